@@ -1,0 +1,37 @@
+// The JSON metrics format of POST /v1/metrics: one object, an array of
+// objects, or NDJSON. An object is {"name": "cpu", "value": 0.5,
+// "ts": "2016-01-01T10:00:00Z", "host": "a"}: every key other than name,
+// value and ts is a label.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "ingest/limits.h"
+#include "model/sample_batch.h"
+
+namespace espy::ingest {
+
+using Batch = model::SampleBatch;
+
+enum class JsonFormat {
+  kJson,    // application/json: one object or an array of objects
+  kNdjson,  // application/x-ndjson: one object per line, blank lines ignored
+};
+
+// Parses and validates the whole body; any bad item fails the whole batch
+// with a BadInput status (item index, field, problem). `now_millis` stands in
+// for a missing ts. Rules:
+//   name   required, non-empty string
+//   value  JSON number, or a string holding one ("42", "1e3", "NaN", "+Inf")
+//   ts     ISO-8601 string or epoch seconds (number or numeric string); see
+//          model::ParseTimestamp
+//   other  labels: string, number or bool values (numbers keep their JSON
+//          spelling, bools become "true"/"false"); objects, arrays and null
+//          are errors; names must not start with "__"
+// An empty array is a valid batch of zero samples.
+absl::StatusOr<Batch> ParseJsonMetrics(std::string_view body, JsonFormat format,
+                                       int64_t now_millis, const Limits& limits);
+
+}  // namespace espy::ingest

@@ -1,0 +1,34 @@
+// SampleBatch: what a parser produces and the storage commits atomically: a
+// table of series and the samples that point into it. ingest::Batch is this.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "model/labels.h"
+
+namespace espy::model {
+
+struct BatchSample {
+  uint32_t series;  // index into SampleBatch::series
+  int64_t ts;       // milliseconds since the Unix epoch
+  double value;
+};
+
+// Thread-compatible.
+struct SampleBatch {
+  std::vector<Labels> series;
+  std::vector<BatchSample> samples;
+
+  // Adds a series and returns its index for BatchSample::series.
+  uint32_t AddSeries(Labels labels) {
+    series.push_back(std::move(labels));
+    return static_cast<uint32_t>(series.size() - 1);
+  }
+  void Add(uint32_t series_index, int64_t ts, double value) {
+    samples.push_back({series_index, ts, value});
+  }
+  bool empty() const { return samples.empty(); }
+};
+
+}  // namespace espy::model
