@@ -3,11 +3,13 @@
 // Format: docs/format/wal.md.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -30,13 +32,21 @@ struct WalOptions {
 };
 
 // Appends records to the newest segment. Thread-compatible: one committer
-// thread owns it (storage::Db's commit loop).
+// thread owns it (storage::Db's commit loop); only bytes_written() and syncs()
+// may be read from other threads (e.g. for /metrics).
+//
+// Every Open() writes into a fresh segment (or reuses the newest one if it is
+// empty), so every segment but the newest was closed cleanly after an fdatasync;
+// Replay() relies on that to tell a crash's torn tail from real corruption.
+// A failed write(2) or fdatasync leaves the segment in an unknown state, so
+// such an error is sticky: every later call returns it, and the owner must
+// reopen (replay, then a new WalWriter) to go on.
 class WalWriter {
  public:
   // Opens `options.dir`, creating it, and starts a new segment numbered after
   // the existing ones. Call after replay (WalReader), never before.
   static absl::StatusOr<std::unique_ptr<WalWriter>> Open(const WalOptions& options);
-  ~WalWriter();  // closes the segment (without syncing)
+  ~WalWriter();  // writes buffered records (best effort) and closes the segment, without syncing
   WalWriter(const WalWriter&) = delete;
   WalWriter& operator=(const WalWriter&) = delete;
 
@@ -49,9 +59,30 @@ class WalWriter {
   // Flush() then fdatasync.
   absl::Status Sync();
 
-  uint64_t current_segment() const;
-  uint64_t bytes_written() const;  // total record bytes handed to the OS
-  uint64_t syncs() const;          // fdatasync calls made
+  uint64_t current_segment() const { return segment_; }
+  // Total record bytes (framing included) handed to the OS. Thread-safe.
+  uint64_t bytes_written() const { return bytes_written_.load(std::memory_order_relaxed); }
+  // fdatasync calls made, including the ones closing a full segment. Thread-safe.
+  uint64_t syncs() const { return syncs_.load(std::memory_order_relaxed); }
+
+ private:
+  explicit WalWriter(const WalOptions& options);
+  // Opens segment `number` for writing; `reuse` allows an existing empty file.
+  absl::Status OpenSegment(uint64_t number, bool reuse);
+  // Flushes, syncs and closes the current segment, then opens the next one.
+  absl::Status Rotate();
+  // write(2) all of data[0, n) to the segment; sets the sticky error on failure.
+  absl::Status WriteFully(const char* data, size_t n);
+  std::string SegmentPath() const;
+
+  WalOptions options_;
+  int fd_ = -1;
+  uint64_t segment_ = 0;       // number of the segment being written
+  uint64_t segment_size_ = 0;  // its bytes, written or still in buffer_
+  std::string buffer_;         // framed records not yet written
+  absl::Status error_;         // sticky: the first write/sync failure
+  std::atomic<uint64_t> bytes_written_{0};
+  std::atomic<uint64_t> syncs_{0};
 };
 
 // Record payload limit (framing adds a few bytes).
@@ -60,7 +91,7 @@ inline constexpr uint64_t kMaxRecordBytes = 256ull << 20;
 struct ReplayStats {
   uint64_t segments = 0;
   uint64_t records = 0;
-  uint64_t bytes = 0;
+  uint64_t bytes = 0;                  // payload bytes handed to the callback
   uint64_t corrupt_bytes_skipped = 0;  // in non-final segments; reported as errors
   uint64_t torn_bytes_truncated = 0;   // at the end of the final segment
 };
@@ -71,7 +102,21 @@ struct ReplayStats {
 // logged at warn; corruption elsewhere is logged at error with segment and
 // offset, the rest of that segment is skipped, and replay goes on. Never
 // crashes on bad bytes. A missing dir is an empty log.
+// The payload view is valid only during the call to `fn`. No WalWriter may be
+// open on `dir` during a replay.
 absl::StatusOr<ReplayStats> Replay(const std::string& dir, const base::Logger& logger,
                                    const std::function<absl::Status(std::string_view)>& fn);
+
+// The file name of segment `number`: zero-padded to 8 digits ("00000042").
+std::string SegmentFileName(uint64_t number);
+
+// The numbers of the segment files in `dir`, ascending; other files are
+// ignored. A missing dir has none.
+absl::StatusOr<std::vector<uint64_t>> ListSegments(const std::string& dir);
+
+// Deletes the segments numbered below `first_kept` (for truncation once their
+// records are in persisted blocks) and syncs the directory. REQUIRES:
+// `first_kept` <= the open writer's current_segment().
+absl::Status RemoveSegmentsBefore(const std::string& dir, uint64_t first_kept);
 
 }  // namespace espy::storage::wal
