@@ -34,8 +34,8 @@ struct Voidify {
 
 }  // namespace espy::base::internal
 
-#define ESPY_CHECK(cond)                 \
-  (cond) ? (void)0                       \
+#define ESPY_CHECK(cond)                       \
+  (cond) ? (void)0                             \
          : ::espy::base::internal::Voidify() & \
                ::espy::base::internal::CheckFailure(__FILE__, __LINE__, #cond).stream()
 

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "base/fmt_absl.h"
 #include "spdlog/spdlog.h"
 
 namespace espy::base {

@@ -8,11 +8,11 @@
 #define ESPY_STATUS_CONCAT_INNER(a, b) a##b
 #define ESPY_STATUS_CONCAT(a, b) ESPY_STATUS_CONCAT_INNER(a, b)
 
-#define ESPY_RETURN_IF_ERROR(expr)                  \
-  do {                                              \
+#define ESPY_RETURN_IF_ERROR(expr)                                \
+  do {                                                            \
     if (absl::Status _espy_status = (expr); !_espy_status.ok()) { \
-      return _espy_status;                          \
-    }                                               \
+      return _espy_status;                                        \
+    }                                                             \
   } while (0)
 
 #define ESPY_ASSIGN_OR_RETURN_IMPL(tmp, lhs, expr) \

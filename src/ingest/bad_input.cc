@@ -19,12 +19,14 @@ absl::Status MakeBadInput(int64_t item, std::string_view field, std::string_view
   absl::Status status = absl::InvalidArgumentError(message);
   // Payload: "<item>\n<field>\n<problem>"; field names may hold any byte but
   // newline-free problems are ours, so split at the first two newlines only.
-  status.SetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()), absl::Cord(fmt::format("{}\n{}\n{}", item, field, problem)));
+  status.SetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()),
+                    absl::Cord(fmt::format("{}\n{}\n{}", item, field, problem)));
   return status;
 }
 
 std::optional<BadInput> GetBadInput(const absl::Status& status) {
-  absl::optional<absl::Cord> payload = status.GetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()));
+  absl::optional<absl::Cord> payload =
+      status.GetPayload(absl::string_view(kPayloadUrl.data(), kPayloadUrl.size()));
   if (!payload) return std::nullopt;
   std::string text(*payload);
   std::vector<std::string> parts = absl::StrSplit(text, absl::MaxSplits('\n', 2));

@@ -30,8 +30,16 @@ enum class JsonFormat {
 //   other  labels: string, number or bool values (numbers keep their JSON
 //          spelling, bools become "true"/"false"); objects, arrays and null
 //          are errors; names must not start with "__"
-// An empty array is a valid batch of zero samples.
-absl::StatusOr<Batch> ParseJsonMetrics(std::string_view body, JsonFormat format,
-                                       int64_t now_millis, const Limits& limits);
+//   keys   unique within an object
+// Each item's labels then pass ValidateLabels and its ts ValidateTimestamp.
+// An empty array, or an NDJSON body of blank lines, is a valid batch of zero
+// samples; an empty JSON body is an error.
+// Items are numbered from 0: array elements by index (a single object is item
+// 0); NDJSON items by 0-based line number counting every line, blank ones
+// too, so "item 6" is line 7 of the user's file. Errors about the whole body
+// (not JSON, trailing content after the array) have item -1.
+// Identical label sets within one body share one entry of Batch::series.
+absl::StatusOr<Batch> ParseJsonMetrics(std::string_view body, JsonFormat format, int64_t now_millis,
+                                       const Limits& limits);
 
 }  // namespace espy::ingest

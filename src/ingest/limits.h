@@ -16,13 +16,21 @@ struct Limits {
   size_t max_labels_per_series = 64;  // including __name__
   size_t max_label_name_bytes = 256;
   size_t max_label_value_bytes = 4096;  // also bounds metric names
-  // Samples older/newer than this relative to now are rejected; 0 = no bound.
-  int64_t max_future_millis = 10 * 60 * 1000;
+  // Samples further in the future than this are rejected (clock skew is
+  // tolerated, typos like 2062 are not); the past is never limited. 0: no bound.
+  int64_t max_future_millis = 2 * 24 * 3600 * 1000ll;
 };
 
 // Checks a finished label set (name included) against `limits`: non-empty
 // metric name, valid UTF-8, sizes, no empty values. Errors are BadInput for
 // `item` naming the offending label.
+// The field of a too-long or non-UTF-8 label name is shown cut to 64 bytes and
+// with bytes that are not UTF-8 escaped as \xNN, so an error body stays valid
+// JSON; __name__ is reported as field "name".
 absl::Status ValidateLabels(const model::Labels& labels, const Limits& limits, int64_t item);
+
+// Checks a sample timestamp against limits.max_future_millis (0 = no bound)
+// relative to `now_millis`; the error is BadInput for `item`, field "ts".
+absl::Status ValidateTimestamp(int64_t ts, int64_t now_millis, const Limits& limits, int64_t item);
 
 }  // namespace espy::ingest

@@ -1,0 +1,263 @@
+#include "config/config.h"
+
+#include <charconv>
+#include <fstream>
+
+#include "fmt/format.h"
+#include "yaml-cpp/yaml.h"
+
+namespace espy::config {
+
+const std::vector<Setting>& ServeSettings() {
+  static const std::vector<Setting> kSettings = {
+      {"listen", "HTTP listen address host:port (port 0 picks a free one)", "127.0.0.1:5000"},
+      {"data-dir", "directory for the WAL and data files", "./espy-data"},
+      {"fsync", "when to fdatasync the WAL: batch (group commit), always, never", "batch"},
+      {"retention", "how long to keep data, e.g. 90d, 2w, 1y (at least 1h)", "90d"},
+      {"graphite-listen", "Graphite plaintext listen address host:port; empty: off", ""},
+      {"log-level", "debug, info, warn or error", "info"},
+      {"access-log", "log one line per HTTP request: true or false", "false"},
+      {"threads", "HTTP worker threads; 0 = one per core", "0"},
+      {"max-body-size", "largest request body accepted, e.g. 64MiB, 512KiB, 1000000", "64MiB"},
+      {"idle-timeout", "close keep-alive connections idle this long", "2m"},
+      {"io-timeout", "longest time to read one request or write one response", "30s"},
+  };
+  return kSettings;
+}
+
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        fmt::format("want a duration like 90d, 1h30m, 2w, 1y or 500ms, got \"{}\"", text));
+  };
+  if (text.empty()) return bad();
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    int64_t n = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + i, text.data() + text.size(), n);
+    if (ec != std::errc() || n < 0) return bad();
+    i = ptr - text.data();
+    size_t unit_end = i;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
+      ++unit_end;
+    }
+    std::string unit = text.substr(i, unit_end - i);
+    i = unit_end;
+    int64_t ms;
+    if (unit == "ms")
+      ms = 1;
+    else if (unit == "s")
+      ms = 1000;
+    else if (unit == "m")
+      ms = 60'000;
+    else if (unit == "h")
+      ms = 3'600'000;
+    else if (unit == "d")
+      ms = 86'400'000;
+    else if (unit == "w")
+      ms = 7 * 86'400'000ll;
+    else if (unit == "y")
+      ms = 365 * 86'400'000ll;
+    else
+      return bad();
+    if (n > INT64_MAX / ms / 2) return bad();
+    total += n * ms;
+  }
+  return std::chrono::milliseconds(total);
+}
+
+namespace {
+
+absl::StatusOr<uint64_t> ParseBytes(const std::string& text) {
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  std::string unit(ptr, text.data() + text.size());
+  uint64_t mult = 0;
+  if (unit.empty() || unit == "B")
+    mult = 1;
+  else if (unit == "KiB" || unit == "KB" || unit == "k")
+    mult = 1ull << 10;
+  else if (unit == "MiB" || unit == "MB" || unit == "M")
+    mult = 1ull << 20;
+  else if (unit == "GiB" || unit == "GB" || unit == "G")
+    mult = 1ull << 30;
+  if (ec != std::errc() || ptr == text.data() || mult == 0 || n > (UINT64_MAX >> 31)) {
+    return absl::InvalidArgumentError(
+        fmt::format("want a size like 64MiB, 512KiB or 1000000, got \"{}\"", text));
+  }
+  return n * mult;
+}
+
+absl::Status SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
+  size_t colon = text.rfind(':');
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        fmt::format("want host:port such as 127.0.0.1:5000, got \"{}\"", text));
+  };
+  if (colon == std::string::npos || colon == 0) return bad();
+  *host = text.substr(0, colon);
+  if (host->size() > 2 && host->front() == '[' && host->back() == ']') {
+    *host = host->substr(1, host->size() - 2);
+  }
+  unsigned p = 0;
+  const char* begin = text.data() + colon + 1;
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(begin, end, p);
+  if (ec != std::errc() || ptr != end || begin == end || p > 65535) return bad();
+  if (*host == "localhost") *host = "127.0.0.1";
+  *port = static_cast<uint16_t>(p);
+  return absl::OkStatus();
+}
+
+bool KnownSetting(const std::string& name) {
+  for (const Setting& s : ServeSettings()) {
+    if (s.name == name) return true;
+  }
+  return false;
+}
+
+// Sections later features read from the same file; accepted here so one
+// file serves every part of the server.
+bool KnownSection(const std::string& name) {
+  return name == "probes" || name == "collectors" || name == "alerts" || name == "rules";
+}
+
+absl::Status Apply(const std::string& name, const std::string& value, ServeConfig* c) {
+  auto wrap = [&](const absl::Status& s) {
+    return absl::InvalidArgumentError(fmt::format("--{}: {}", name, std::string(s.message())));
+  };
+  if (name == "listen") {
+    if (absl::Status s = SplitHostPort(value, &c->listen_host, &c->listen_port); !s.ok()) {
+      return wrap(s);
+    }
+  } else if (name == "data-dir") {
+    if (value.empty()) return wrap(absl::InvalidArgumentError("want a directory path, got \"\""));
+    c->data_dir = value;
+  } else if (name == "fsync") {
+    if (value == "batch")
+      c->fsync = storage::wal::FsyncPolicy::kBatch;
+    else if (value == "always")
+      c->fsync = storage::wal::FsyncPolicy::kAlways;
+    else if (value == "never")
+      c->fsync = storage::wal::FsyncPolicy::kNever;
+    else
+      return wrap(absl::InvalidArgumentError(
+          fmt::format("want batch, always or never, got \"{}\"", value)));
+  } else if (name == "retention") {
+    auto d = ParseDuration(value);
+    if (!d.ok()) return wrap(d.status());
+    if (*d < std::chrono::hours(1)) {
+      return wrap(absl::InvalidArgumentError(fmt::format("want >= 1h, got \"{}\"", value)));
+    }
+    c->retention = *d;
+  } else if (name == "graphite-listen") {
+    if (!value.empty()) {
+      std::string host;
+      uint16_t port;
+      if (absl::Status s = SplitHostPort(value, &host, &port); !s.ok()) return wrap(s);
+    }
+    c->graphite_listen = value;
+  } else if (name == "log-level") {
+    if (value == "debug")
+      c->log_level = spdlog::level::debug;
+    else if (value == "info")
+      c->log_level = spdlog::level::info;
+    else if (value == "warn")
+      c->log_level = spdlog::level::warn;
+    else if (value == "error")
+      c->log_level = spdlog::level::err;
+    else
+      return wrap(absl::InvalidArgumentError(
+          fmt::format("want debug, info, warn or error, got \"{}\"", value)));
+  } else if (name == "access-log") {
+    if (value == "true" || value == "1")
+      c->access_log = true;
+    else if (value == "false" || value == "0")
+      c->access_log = false;
+    else
+      return wrap(absl::InvalidArgumentError(fmt::format("want true or false, got \"{}\"", value)));
+  } else if (name == "threads") {
+    int n = -1;
+    auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), n);
+    if (ec != std::errc() || ptr != value.data() + value.size() || n < 0 || n > 1024) {
+      return wrap(absl::InvalidArgumentError(
+          fmt::format("want a number of threads from 0 to 1024, got \"{}\"", value)));
+    }
+    c->threads = n;
+  } else if (name == "max-body-size") {
+    auto b = ParseBytes(value);
+    if (!b.ok()) return wrap(b.status());
+    if (*b < 1024) return wrap(absl::InvalidArgumentError("want at least 1KiB"));
+    c->max_body_bytes = *b;
+  } else if (name == "idle-timeout" || name == "io-timeout") {
+    auto d = ParseDuration(value);
+    if (!d.ok()) return wrap(d.status());
+    if (d->count() <= 0) return wrap(absl::InvalidArgumentError("want a positive duration"));
+    (name == "idle-timeout" ? c->idle_timeout : c->io_timeout) = *d;
+  } else {
+    return absl::InvalidArgumentError(fmt::format("unknown setting \"{}\"", name));
+  }
+  return absl::OkStatus();
+}
+
+// Settings from the YAML file, as strings, for the names not given already.
+absl::Status ReadYaml(const std::string& path,
+                      std::vector<std::pair<std::string, std::string>>* out) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::InvalidArgumentError(fmt::format("--config: cannot read file \"{}\"", path));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("config file {} line {}: {}", path, e.mark.line + 1, e.msg));
+  }
+  if (root.IsNull()) return absl::OkStatus();
+  if (!root.IsMap()) {
+    return absl::InvalidArgumentError(
+        fmt::format("config file {}: want a mapping of setting: value at the top level", path));
+  }
+  for (const auto& kv : root) {
+    std::string key = kv.first.as<std::string>();
+    std::string name = key;
+    for (char& c : name) {
+      if (c == '_') c = '-';
+    }
+    int line = kv.first.Mark().line + 1;
+    if (KnownSection(name)) continue;
+    if (!KnownSetting(name)) {
+      return absl::InvalidArgumentError(
+          fmt::format("config file {} line {}: unknown setting \"{}\"", path, line, key));
+    }
+    if (!kv.second.IsScalar()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "config file {} line {}: setting \"{}\" wants a single value", path, line, key));
+    }
+    out->emplace_back(name, kv.second.as<std::string>());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw) {
+  std::vector<std::pair<std::string, std::string>> values;
+  if (!raw.config_file.empty()) {
+    std::vector<std::pair<std::string, std::string>> from_file;
+    if (absl::Status s = ReadYaml(raw.config_file, &from_file); !s.ok()) return s;
+    for (auto& [name, value] : from_file) {
+      bool overridden = false;
+      for (const auto& [n, v] : raw.values) overridden |= (n == name);
+      if (!overridden) values.emplace_back(name, value);
+    }
+  }
+  values.insert(values.end(), raw.values.begin(), raw.values.end());
+  ServeConfig config;
+  for (const auto& [name, value] : values) {
+    if (absl::Status s = Apply(name, value, &config); !s.ok()) return s;
+  }
+  return config;
+}
+
+}  // namespace espy::config

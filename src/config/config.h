@@ -1,0 +1,60 @@
+// Config: the server's settings, merged flag > ESPY_* environment variable >
+// YAML config file > default, then validated. A bad setting names itself and
+// what it expects.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "spdlog/common.h"
+#include "storage/wal/wal.h"
+
+namespace espy::config {
+
+// Validated settings for `espy serve`.
+struct ServeConfig {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 5000;  // 0: any free port (logged at start)
+  std::string data_dir = "./espy-data";
+  // batch: group commit, one fdatasync shared by concurrent writers (safe,
+  // fast); always: fdatasync per batch (safe, slower); never: the OS decides
+  // (fastest; a power loss may drop acknowledged writes).
+  storage::wal::FsyncPolicy fsync = storage::wal::FsyncPolicy::kBatch;
+  // Data older than this is dropped (enforced once blocks exist on disk).
+  std::chrono::milliseconds retention = std::chrono::hours(24 * 90);
+  std::string graphite_listen;  // empty: Graphite listener off
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  bool access_log = false;
+  int threads = 0;                        // HTTP threads; 0 = one per core
+  uint64_t max_body_bytes = 64ull << 20;  // larger request bodies get 413
+  std::chrono::milliseconds idle_timeout{120'000};
+  std::chrono::milliseconds io_timeout{30'000};
+};
+
+// One setting as the user can give it. Names are the long flag without
+// dashes ("data-dir"); the environment variable is ESPY_DATA_DIR; the YAML
+// key is data-dir (or data_dir).
+struct Setting {
+  std::string name;
+  std::string help;
+  std::string default_value;
+};
+const std::vector<Setting>& ServeSettings();
+
+// Raw values as strings, keyed by setting name, from whichever source won.
+struct RawSettings {
+  std::vector<std::pair<std::string, std::string>> values;  // name -> value
+  std::string config_file;                                  // "" if none
+};
+
+// Fills in settings missing from `raw` from the YAML file named by
+// raw.config_file (errors name the file, line and key), then validates all.
+absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw);
+
+// Durations as Prometheus writes them: 90d, 1h30m, 2w, 1y, 500ms.
+absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text);
+
+}  // namespace espy::config

@@ -1,0 +1,86 @@
+#include "config/config.h"
+
+#include <fstream>
+
+#include "gtest/gtest.h"
+
+namespace espy::config {
+namespace {
+
+std::string WriteFile(const std::string& name, const std::string& text) {
+  std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(ConfigTest, DefaultsWhenNothingGiven) {
+  auto c = Resolve({});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ("127.0.0.1", c->listen_host);
+  EXPECT_EQ(5000, c->listen_port);
+  EXPECT_EQ("./espy-data", c->data_dir);
+  EXPECT_EQ(storage::wal::FsyncPolicy::kBatch, c->fsync);
+  EXPECT_EQ(std::chrono::hours(24 * 90), c->retention);
+}
+
+TEST(ConfigTest, FlagOrEnvBeatsFile) {
+  std::string path =
+      WriteFile("a.yaml", "listen: 127.0.0.1:6000\ndata_dir: /tmp/x\nfsync: never\n");
+  RawSettings raw;
+  raw.config_file = path;
+  raw.values = {{"fsync", "always"}};
+  auto c = Resolve(raw);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(6000, c->listen_port);
+  EXPECT_EQ("/tmp/x", c->data_dir);
+  EXPECT_EQ(storage::wal::FsyncPolicy::kAlways, c->fsync);
+}
+
+TEST(ConfigTest, BadValuesNameTheSettingAndWhatItWants) {
+  struct Case {
+    std::string name, value, want;
+  } cases[] = {
+      {"retention", "30m", "--retention: want >= 1h"},
+      {"retention", "soon", "--retention: want a duration"},
+      {"listen", "5000", "--listen: want host:port"},
+      {"listen", "127.0.0.1:70000", "--listen: want host:port"},
+      {"fsync", "sometimes", "--fsync: want batch, always or never"},
+      {"max-body-size", "lots", "--max-body-size: want a size"},
+      {"threads", "-1", "--threads: want a number"},
+  };
+  for (const Case& tc : cases) {
+    RawSettings raw;
+    raw.values = {{tc.name, tc.value}};
+    auto c = Resolve(raw);
+    ASSERT_FALSE(c.ok()) << tc.name << "=" << tc.value;
+    EXPECT_NE(std::string::npos, std::string(c.status().message()).find(tc.want))
+        << c.status().message();
+  }
+}
+
+TEST(ConfigTest, FileErrorsNameFileAndLine) {
+  std::string path = WriteFile("b.yaml", "listen: 127.0.0.1:6000\nlisen: 1\n");
+  auto c = Resolve({{}, path});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string::npos, std::string(c.status().message()).find("line 2"));
+  EXPECT_NE(std::string::npos, std::string(c.status().message()).find("lisen"));
+
+  auto missing = Resolve({{}, ::testing::TempDir() + "/nope.yaml"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(std::string::npos, std::string(missing.status().message()).find("--config"));
+
+  std::string broken = WriteFile("c.yaml", "listen: [\n");
+  EXPECT_FALSE(Resolve({{}, broken}).ok());
+}
+
+TEST(ConfigTest, Durations) {
+  EXPECT_EQ(std::chrono::milliseconds(5'400'000), *ParseDuration("1h30m"));
+  EXPECT_EQ(std::chrono::milliseconds(500), *ParseDuration("500ms"));
+  EXPECT_EQ(std::chrono::hours(24 * 14), *ParseDuration("2w"));
+  EXPECT_FALSE(ParseDuration("").ok());
+  EXPECT_FALSE(ParseDuration("5").ok());
+  EXPECT_FALSE(ParseDuration("5x").ok());
+}
+
+}  // namespace
+}  // namespace espy::config

@@ -1,0 +1,311 @@
+#include "http/server.h"
+
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/dispatch.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/strand.hpp"
+#include "boost/beast/core.hpp"
+#include "boost/beast/http.hpp"
+#include "boost/beast/websocket/rfc6455.hpp"
+#include "fmt/format.h"
+
+namespace espy::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+class Session;
+
+class Server::Impl {
+ public:
+  Impl(ServerOptions options, const Router& router)
+      : options_(std::move(options)), router_(router), acceptor_(ioc_) {}
+
+  absl::Status Start();
+  void Shutdown(std::chrono::milliseconds grace);
+  void Accept();
+
+  void Register(uint64_t id, std::weak_ptr<Session> s) {
+    absl::MutexLock lock(&mu_);
+    sessions_[id] = std::move(s);
+  }
+  void Unregister(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    sessions_.erase(id);
+  }
+
+  // Declared first so it outlives the io_context, whose destruction may
+  // destroy the last sessions (which unregister themselves).
+  absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::weak_ptr<Session>> sessions_ ABSL_GUARDED_BY(mu_);
+
+  const ServerOptions options_;
+  const Router& router_;
+  net::io_context ioc_;
+  tcp::acceptor acceptor_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> next_id_{1};
+  uint16_t port_ = 0;
+  bool started_ = false;
+  bool shut_down_ = false;
+};
+
+// One connection. Lives on its own strand; owned by the pending async
+// operation's handler (shared_from_this), so it dies when its last
+// operation completes.
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket&& socket, Server::Impl& server, uint64_t id)
+      : stream_(std::move(socket)), server_(server), id_(id) {}
+  ~Session() { server_.Unregister(id_); }
+
+  void Start() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->ReadHeader(); });
+  }
+
+  // Called from Shutdown: an idle connection closes now; a busy one closes
+  // after its response.
+  void Stop() {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->waiting_for_request_) self->stream_.socket().cancel();
+    });
+  }
+
+ private:
+  const ServerOptions& options() const { return server_.options_; }
+
+  void ReadHeader() {
+    if (server_.stopping_) return Close();
+    parser_.emplace();
+    parser_->header_limit(static_cast<uint32_t>(options().max_header_bytes));
+    parser_->body_limit(options().max_body_bytes);
+    waiting_for_request_ = true;
+    stream_.expires_after(options().idle_timeout);
+    bhttp::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    waiting_for_request_ = false;
+    if (ec) return OnReadError(ec);
+    start_ = std::chrono::steady_clock::now();
+    stream_.expires_after(options().io_timeout);
+    const auto& header = parser_->get();
+    if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
+      auto cont =
+          std::make_shared<bhttp::response<bhttp::empty_body>>(bhttp::status::continue_, 11);
+      bhttp::async_write(stream_, *cont,
+                         [self = shared_from_this(), cont](beast::error_code ec, size_t) {
+                           if (ec) return self->Close();
+                           self->ReadBody();
+                         });
+      return;
+    }
+    ReadBody();
+  }
+
+  void ReadBody() {
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, size_t) {
+                        if (ec) return self->OnReadError(ec);
+                        self->Handle();
+                      });
+  }
+
+  void OnReadError(beast::error_code ec) {
+    // Client-side problems with a request get an answer; a vanished or idle
+    // client just gets closed.
+    if (ec == bhttp::error::body_limit) {
+      return SendError(Status::payload_too_large,
+                       fmt::format("request body larger than {} bytes", options().max_body_bytes));
+    }
+    if (ec == bhttp::error::header_limit) {
+      return SendError(
+          Status::request_header_fields_too_large,
+          fmt::format("request headers larger than {} bytes", options().max_header_bytes));
+    }
+    if (ec.category() == bhttp::make_error_code(bhttp::error::bad_target).category() &&
+        ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+      return SendError(Status::bad_request,
+                       fmt::format("malformed HTTP request: {}", ec.message()));
+    }
+    Close();
+  }
+
+  void SendError(Status status, std::string message) {
+    route_.clear();
+    start_ = std::chrono::steady_clock::now();
+    close_after_ = true;
+    Send(ErrorResponse(status, message));
+  }
+
+  void Handle() {
+    request_ = parser_->release();
+    if (beast::websocket::is_upgrade(request_)) {
+      if (const WebSocketHandler* ws = server_.router_.FindWebSocket(request_)) {
+        // The WebSocket side owns the connection from here; this session
+        // ends when the last reference to it goes.
+        stream_.expires_never();
+        (*ws)(std::move(stream_), std::move(request_));
+        return;
+      }
+    }
+    close_after_ = !request_.keep_alive();
+    stream_.expires_never();  // the handler's own time; the write re-arms
+    auto self = shared_from_this();
+    Reply reply = [self](Response res) {
+      net::post(self->stream_.get_executor(),
+                [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+    };
+    server_.router_.Dispatch(request_, std::move(reply), &route_);
+  }
+
+  void Send(Response res) {
+    if (server_.stopping_) close_after_ = true;
+    // Answer in the client's version, so HTTP/1.0 keep-alive clients (ab -k)
+    // get their "Connection: keep-alive".
+    if (request_.version() == 10) res.version(10);
+    res.keep_alive(!close_after_);
+    res.set(bhttp::field::server, "espy");
+    response_ = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(options().io_timeout);
+    bhttp::async_write(stream_, *response_,
+                       [self = shared_from_this()](beast::error_code ec, size_t bytes) {
+                         self->OnWrite(ec, bytes);
+                       });
+  }
+
+  void OnWrite(beast::error_code ec, size_t bytes) {
+    int status = response_->result_int();
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (options().on_response) options().on_response(route_, status, seconds);
+    if (options().access_log) {
+      options().logger->info("msg=access method={} target=\"{}\" status={} bytes={} ms={:.3f}",
+                             std::string(request_.method_string()), std::string(request_.target()),
+                             status, bytes, seconds * 1000);
+    }
+    response_.reset();
+    request_ = {};
+    if (ec || close_after_) return Close();
+    ReadHeader();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  Server::Impl& server_;
+  const uint64_t id_;
+  beast::flat_buffer buffer_;
+  std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  Request request_;
+  std::shared_ptr<Response> response_;
+  std::string route_;
+  std::chrono::steady_clock::time_point start_;
+  bool waiting_for_request_ = false;
+  bool close_after_ = false;
+};
+
+absl::Status Server::Impl::Start() {
+  beast::error_code ec;
+  auto address = net::ip::make_address(options_.host, ec);
+  if (ec) {
+    return absl::InvalidArgumentError(
+        fmt::format("listen address \"{}\": want an IP address: {}", options_.host, ec.message()));
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  std::string where = fmt::format("{}:{}", options_.host, options_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  if (ec) return absl::UnavailableError(fmt::format("listen on {}: {}", where, ec.message()));
+  port_ = acceptor_.local_endpoint().port();
+  Accept();
+  int n =
+      options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  started_ = true;
+  return absl::OkStatus();
+}
+
+void Server::Impl::Accept() {
+  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+    if (ec) {
+      if (stopping_ || ec == net::error::operation_aborted) return;
+      options_.logger->warn("msg=\"accept failed\" err=\"{}\"", ec.message());
+    } else {
+      bool full;
+      {
+        absl::MutexLock lock(&mu_);
+        full = sessions_.size() >= options_.max_connections;
+      }
+      if (full || stopping_) {
+        beast::error_code ignored;
+        socket.close(ignored);
+      } else {
+        uint64_t id = next_id_++;
+        auto session = std::make_shared<Session>(std::move(socket), *this, id);
+        Register(id, session);
+        session->Start();
+      }
+    }
+    if (!stopping_) Accept();
+  });
+}
+
+void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
+  if (!started_ || shut_down_) return;
+  shut_down_ = true;
+  stopping_ = true;
+  net::post(acceptor_.get_executor(), [this] {
+    beast::error_code ignored;
+    acceptor_.close(ignored);
+  });
+  std::vector<std::shared_ptr<Session>> live;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto& [id, weak] : sessions_) {
+      if (auto s = weak.lock()) live.push_back(std::move(s));
+    }
+  }
+  for (auto& s : live) s->Stop();
+  live.clear();
+  {
+    // Sessions unregister as they finish; busy ones after their response.
+    absl::MutexLock lock(&mu_);
+    auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return sessions_.empty(); };
+    if (!mu_.AwaitWithTimeout(absl::Condition(&drained), absl::FromChrono(grace))) {
+      options_.logger->warn("msg=\"shutdown grace period over; dropping connections\" open={}",
+                            sessions_.size());
+    }
+  }
+  ioc_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+}
+
+Server::Server(ServerOptions options, const Router& router)
+    : impl_(std::make_unique<Impl>(std::move(options), router)) {}
+Server::~Server() { Shutdown(); }
+absl::Status Server::Start() { return impl_->Start(); }
+uint16_t Server::port() const { return impl_->port_; }
+void Server::Shutdown(std::chrono::milliseconds grace) { impl_->Shutdown(grace); }
+
+}  // namespace espy::http

@@ -1,0 +1,92 @@
+#include "http/types.h"
+
+#include "fmt/format.h"
+#include "ingest/bad_input.h"
+
+namespace espy::http {
+
+Response MakeResponse(Status status, std::string body, std::string_view content_type) {
+  Response res{status, 11};
+  res.set(boost::beast::http::field::content_type,
+          boost::beast::string_view(content_type.data(), content_type.size()));
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+Response ErrorResponse(Status status, std::string_view message) {
+  std::string body = "{\"error\":";
+  AppendJsonString(message, &body);
+  body += "}";
+  return MakeResponse(status, std::move(body));
+}
+
+Status HttpStatusFor(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return Status::bad_request;
+    case absl::StatusCode::kNotFound:
+      return Status::not_found;
+    case absl::StatusCode::kResourceExhausted:
+      return Status::too_many_requests;
+    case absl::StatusCode::kFailedPrecondition:
+      return Status::unprocessable_entity;
+    case absl::StatusCode::kUnavailable:
+      return Status::service_unavailable;
+    case absl::StatusCode::kDeadlineExceeded:
+      return Status::service_unavailable;
+    default:
+      return Status::internal_server_error;
+  }
+}
+
+Response ErrorResponse(const absl::Status& status) {
+  std::string body = "{\"error\":";
+  AppendJsonString(std::string_view(status.message().data(), status.message().size()), &body);
+  if (std::optional<ingest::BadInput> bad = ingest::GetBadInput(status)) {
+    if (bad->item >= 0) body += fmt::format(",\"item\":{}", bad->item);
+    if (!bad->field.empty()) {
+      body += ",\"field\":";
+      AppendJsonString(bad->field, &body);
+    }
+    body += ",\"problem\":";
+    AppendJsonString(bad->problem, &body);
+  }
+  body += "}";
+  return MakeResponse(HttpStatusFor(status), std::move(body));
+}
+
+void AppendJsonString(std::string_view s, std::string* out) {
+  out->push_back('"');
+  size_t run = 0;  // start of the current run of bytes needing no escape
+  for (size_t i = 0; i < s.size(); ++i) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c != '"' && c != '\\') continue;
+    out->append(s.data() + run, i - run);
+    run = i + 1;
+    switch (c) {
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
+      default:
+        fmt::format_to(std::back_inserter(*out), "\\u{:04x}", c);
+    }
+  }
+  out->append(s.data() + run, s.size() - run);
+  out->push_back('"');
+}
+
+}  // namespace espy::http

@@ -1,0 +1,228 @@
+// POST /v1/metrics (JSON, array or NDJSON in; 202 once durable) and
+// GET /v1/metrics (a page of samples as the same JSON objects, keyset paged).
+#include <charconv>
+#include <cmath>
+
+#include "boost/url/parse.hpp"
+#include "boost/url/url.hpp"
+#include "fmt/format.h"
+#include "http/api.h"
+#include "ingest/json_parser.h"
+#include "model/timestamp.h"
+#include "query/sample_pager.h"
+
+namespace espy::http {
+
+namespace bhttp = boost::beast::http;
+
+namespace {
+
+// The media type without parameters, lower-cased: "application/json".
+std::string MediaType(const Request& req) {
+  std::string_view ct(req[bhttp::field::content_type].data(),
+                      req[bhttp::field::content_type].size());
+  ct = ct.substr(0, ct.find(';'));
+  while (!ct.empty() && ct.back() == ' ') ct.remove_suffix(1);
+  std::string out(ct);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool LooksLikeJson(std::string_view body) {
+  size_t i = body.find_first_not_of(" \t\r\n");
+  return i != std::string_view::npos && (body[i] == '{' || body[i] == '[');
+}
+
+void HandlePost(const ApiOptions& opts, const Request& req, Reply reply) {
+  std::string media = MediaType(req);
+  ingest::JsonFormat format;
+  if (media.empty() || media == "application/json" || media == "text/json" ||
+      (media == "application/x-www-form-urlencoded" && LooksLikeJson(req.body()))) {
+    // curl -d sends the form type; a body that is plainly JSON is taken as
+    // JSON rather than refused.
+    format = ingest::JsonFormat::kJson;
+  } else if (media == "application/x-ndjson" || media == "application/jsonl" ||
+             media == "application/json-seq") {
+    format = ingest::JsonFormat::kNdjson;
+  } else {
+    reply(ErrorResponse(Status::unsupported_media_type,
+                        fmt::format("Content-Type \"{}\" is not accepted; send application/json "
+                                    "(one object or an array) or application/x-ndjson",
+                                    media)));
+    return;
+  }
+  absl::StatusOr<ingest::Batch> batch =
+      ingest::ParseJsonMetrics(req.body(), format, opts.clock->NowMillis(), opts.limits);
+  if (!batch.ok()) {
+    opts.metrics->AddRejected("json", 1);
+    reply(ErrorResponse(batch.status()));
+    return;
+  }
+  size_t n = batch->samples.size();
+  if (n == 0) {
+    reply(MakeResponse(Status::accepted, "{\"accepted\":0}"));
+    return;
+  }
+  opts.db->Commit(std::move(*batch), [n, reply, metrics = opts.metrics](absl::Status s) {
+    if (!s.ok()) {
+      reply(ErrorResponse(s));
+      return;
+    }
+    metrics->AddSamples("json", n);
+    reply(MakeResponse(Status::accepted, fmt::format("{{\"accepted\":{}}}", n)));
+  });
+}
+
+void AppendValue(double v, std::string* out) {
+  if (std::isfinite(v)) {
+    fmt::format_to(std::back_inserter(*out), "{}", v);
+  } else if (std::isnan(v)) {
+    out->append("\"NaN\"");
+  } else {
+    out->append(v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+  }
+}
+
+// One sample as the object it was written as: name, value, ts, labels.
+void AppendPoint(const query::PagePoint& p, std::string* out) {
+  out->append("{\"name\":");
+  AppendJsonString(p.labels->MetricName(), out);
+  out->append(",\"value\":");
+  AppendValue(p.sample.value, out);
+  out->append(",\"ts\":\"");
+  model::AppendTimestamp(p.sample.ts, out);
+  out->push_back('"');
+  for (const model::Label& l : p.labels->items()) {
+    if (l.name == model::kMetricNameLabel) continue;
+    out->push_back(',');
+    AppendJsonString(l.name, out);
+    out->push_back(':');
+    AppendJsonString(l.value, out);
+  }
+  out->push_back('}');
+}
+
+absl::StatusOr<int64_t> TimeParam(std::string_view key, const std::string& value) {
+  absl::StatusOr<int64_t> t = model::ParseTimestamp(value);
+  if (!t.ok()) {
+    return absl::InvalidArgumentError(
+        fmt::format("parameter \"{}\": {}", key, std::string(t.status().message())));
+  }
+  return t;
+}
+
+// Parameters name, sts, ets, limit and cursor have a meaning of their own;
+// every other one is a label filter.
+absl::Status ParseGet(const ApiOptions& opts, const boost::urls::url_view& url,
+                      query::PageRequest* request) {
+  request->limit = opts.default_page_limit;
+  absl::flat_hash_map<std::string, int> seen;
+  for (const auto& param : url.params()) {
+    std::string key = param.key, value = param.has_value ? std::string(param.value) : "";
+    if (++seen[key] > 1) {
+      return absl::InvalidArgumentError(fmt::format("parameter \"{}\" given more than once", key));
+    }
+    if (key == "name") {
+      if (value.empty()) return absl::InvalidArgumentError("parameter \"name\": must not be empty");
+      auto m = model::Matcher::Make(model::MatchType::kEqual, std::string(model::kMetricNameLabel),
+                                    value);
+      request->matchers.push_back(*std::move(m));
+    } else if (key == "sts") {
+      auto t = TimeParam(key, value);
+      if (!t.ok()) return t.status();
+      request->mint = *t;
+    } else if (key == "ets") {
+      auto t = TimeParam(key, value);
+      if (!t.ok()) return t.status();
+      request->maxt = *t;
+    } else if (key == "limit") {
+      size_t limit = 0;
+      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
+      if (ec != std::errc() || ptr != value.data() + value.size() || limit == 0) {
+        return absl::InvalidArgumentError(
+            fmt::format("parameter \"limit\": want a positive integer (at most {}), got \"{}\"",
+                        opts.max_page_limit, value));
+      }
+      request->limit = std::min(limit, opts.max_page_limit);
+    } else if (key == "cursor") {
+      auto c = query::DecodeCursor(value);
+      if (!c.ok()) return c.status();
+      request->after = *c;
+    } else {
+      if (key.empty()) return absl::InvalidArgumentError("empty parameter name");
+      if (value.empty()) {
+        return absl::InvalidArgumentError(
+            fmt::format("parameter \"{}\": label filter needs a value", key));
+      }
+      auto m = model::Matcher::Make(model::MatchType::kEqual, key, value);
+      request->matchers.push_back(*std::move(m));
+    }
+  }
+  if (request->mint > request->maxt) {
+    return absl::InvalidArgumentError("parameters \"sts\" and \"ets\": sts is after ets");
+  }
+  return absl::OkStatus();
+}
+
+void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
+  auto url = boost::urls::parse_origin_form(
+      boost::core::string_view(req.target().data(), req.target().size()));
+  if (!url) {
+    reply(ErrorResponse(Status::bad_request, "malformed request target"));
+    return;
+  }
+  query::PageRequest request;
+  if (absl::Status s = ParseGet(opts, *url, &request); !s.ok()) {
+    reply(ErrorResponse(s));
+    return;
+  }
+  query::Page page = query::ReadPage(opts.db->head(), request);
+  std::string body;
+  body.reserve(page.points.size() * 96 + 2);
+  body.push_back('[');
+  for (size_t i = 0; i < page.points.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    AppendPoint(page.points[i], &body);
+  }
+  body.push_back(']');
+  Response res = MakeResponse(Status::ok, std::move(body));
+  if (page.next) {
+    boost::urls::url next(*url);
+    next.params().set("cursor", query::EncodeCursor(*page.next));
+    res.set(bhttp::field::link, fmt::format("<{}>; rel=\"next\"", std::string(next.buffer())));
+  }
+  reply(std::move(res));
+}
+
+}  // namespace
+
+void RegisterV1Metrics(Router& router, const ApiOptions& options) {
+  router.Add("/v1/metrics", {bhttp::verb::get, bhttp::verb::post},
+             [options](const Request& req, Reply reply) {
+               if (req.method() == bhttp::verb::post) {
+                 HandlePost(options, req, std::move(reply));
+               } else {
+                 HandleGet(options, req, std::move(reply));
+               }
+             });
+}
+
+void RegisterStatus(Router& router, const ApiOptions& options) {
+  router.Add("/healthz", {bhttp::verb::get, bhttp::verb::head}, [](const Request&, Reply reply) {
+    reply(MakeResponse(Status::ok, "{\"status\":\"ok\"}"));
+  });
+  router.Add("/readyz", {bhttp::verb::get, bhttp::verb::head},
+             [options](const Request&, Reply reply) {
+               if (options.ready != nullptr && !options.ready->load()) {
+                 reply(ErrorResponse(Status::service_unavailable, "shutting down"));
+                 return;
+               }
+               reply(MakeResponse(Status::ok, "{\"status\":\"ready\"}"));
+             });
+  router.Add("/metrics", {bhttp::verb::get}, [options](const Request&, Reply reply) {
+    reply(MakeResponse(Status::ok, options.metrics->Render(),
+                       "text/plain; version=0.0.4; charset=utf-8"));
+  });
+}
+
+}  // namespace espy::http
