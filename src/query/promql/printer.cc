@@ -1,0 +1,221 @@
+#include "query/promql/printer.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <vector>
+
+#include "fmt/format.h"
+#include "model/labels.h"
+#include "query/promql/lexer.h"
+
+namespace espy::query::promql {
+namespace {
+
+constexpr int64_t kMsPerSecond = 1000;
+constexpr int64_t kMsPerMinute = 60 * kMsPerSecond;
+constexpr int64_t kMsPerHour = 60 * kMsPerMinute;
+constexpr int64_t kMsPerDay = 24 * kMsPerHour;
+constexpr int64_t kMsPerWeek = 7 * kMsPerDay;
+constexpr int64_t kMsPerYear = 365 * kMsPerDay;
+
+std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+  std::string out;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    if (i > 0) out += sep;
+    out += parts[i];
+  }
+  return out;
+}
+
+// " @ 123.000" / " @ start()" / "".
+std::string AtSuffix(const std::optional<int64_t>& timestamp_ms, AtPreprocessor at) {
+  if (timestamp_ms) return fmt::format(" @ {:.3f}", static_cast<double>(*timestamp_ms) / 1000.0);
+  if (at == AtPreprocessor::kStart) return " @ start()";
+  if (at == AtPreprocessor::kEnd) return " @ end()";
+  return "";
+}
+
+std::string OffsetSuffix(int64_t offset_ms) {
+  if (offset_ms == 0) return "";
+  return " offset " + FormatDuration(offset_ms);
+}
+
+std::string SelectorBody(const VectorSelector& vs) {
+  std::vector<std::string> labels;
+  for (const model::Matcher& m : vs.matchers) {
+    // The name matcher added for `name{...}` prints as the name.
+    if (m.name() == model::kMetricNameLabel && m.type() == model::MatchType::kEqual &&
+        m.value() == vs.name) {
+      continue;
+    }
+    static constexpr const char* kOps[] = {"=", "!=", "=~", "!~"};
+    labels.push_back(m.name() + kOps[static_cast<int>(m.type())] + QuoteString(m.value()));
+  }
+  if (labels.empty()) return vs.name;
+  std::sort(labels.begin(), labels.end());
+  return vs.name + "{" + Join(labels, ",") + "}";
+}
+
+void Print(const Expr& e, std::string* out) {
+  switch (e.kind) {
+    case NodeKind::kNumberLiteral:
+      *out += FormatNumber(e.As<NumberLiteral>()->value);
+      return;
+    case NodeKind::kStringLiteral:
+      *out += QuoteString(e.As<StringLiteral>()->value);
+      return;
+    case NodeKind::kVectorSelector: {
+      const auto& vs = *e.As<VectorSelector>();
+      *out += SelectorBody(vs);
+      *out += AtSuffix(vs.timestamp_ms, vs.at);
+      *out += OffsetSuffix(vs.original_offset_ms);
+      return;
+    }
+    case NodeKind::kMatrixSelector: {
+      const auto& ms = *e.As<MatrixSelector>();
+      const VectorSelector& vs = *ms.selector;
+      *out += SelectorBody(vs);
+      *out += "[" + FormatDuration(ms.range_ms) + "]";
+      *out += AtSuffix(vs.timestamp_ms, vs.at);
+      *out += OffsetSuffix(vs.original_offset_ms);
+      return;
+    }
+    case NodeKind::kSubquery: {
+      const auto& sq = *e.As<SubqueryExpr>();
+      Print(*sq.expr, out);
+      *out += "[" + FormatDuration(sq.range_ms) + ":";
+      if (sq.step_ms != 0) *out += FormatDuration(sq.step_ms);
+      *out += "]";
+      *out += AtSuffix(sq.timestamp_ms, sq.at);
+      *out += OffsetSuffix(sq.original_offset_ms);
+      return;
+    }
+    case NodeKind::kParen:
+      *out += "(";
+      Print(*e.As<ParenExpr>()->expr, out);
+      *out += ")";
+      return;
+    case NodeKind::kUnary: {
+      const auto& u = *e.As<UnaryExpr>();
+      *out += u.op == UnaryOp::kMinus ? "-" : "+";
+      Print(*u.expr, out);
+      return;
+    }
+    case NodeKind::kBinary: {
+      const auto& b = *e.As<BinaryExpr>();
+      Print(*b.lhs, out);
+      *out += " ";
+      *out += BinaryOpName(b.op);
+      if (b.return_bool) *out += " bool";
+      if (b.matching && (!b.matching->matching_labels.empty() || b.matching->on)) {
+        const VectorMatching& vm = *b.matching;
+        *out += vm.on ? " on (" : " ignoring (";
+        *out += Join(vm.matching_labels, ", ") + ")";
+        if (vm.card == VectorMatchCardinality::kManyToOne ||
+            vm.card == VectorMatchCardinality::kOneToMany) {
+          *out +=
+              vm.card == VectorMatchCardinality::kManyToOne ? " group_left (" : " group_right (";
+          *out += Join(vm.include, ", ") + ")";
+        }
+      }
+      *out += " ";
+      Print(*b.rhs, out);
+      return;
+    }
+    case NodeKind::kAggregate: {
+      const auto& a = *e.As<AggregateExpr>();
+      *out += AggregateOpName(a.op);
+      if (a.without) {
+        *out += " without (" + Join(a.grouping, ", ") + ") ";
+      } else if (!a.grouping.empty()) {
+        *out += " by (" + Join(a.grouping, ", ") + ") ";
+      }
+      *out += "(";
+      if (a.param) {
+        Print(*a.param, out);
+        *out += ", ";
+      }
+      Print(*a.expr, out);
+      *out += ")";
+      return;
+    }
+    case NodeKind::kCall: {
+      const auto& c = *e.As<Call>();
+      *out += c.func->name;
+      *out += "(";
+      for (size_t i = 0; i < c.args.size(); ++i) {
+        if (i > 0) *out += ", ";
+        Print(*c.args[i], out);
+      }
+      *out += ")";
+      return;
+    }
+  }
+}
+
+}  // namespace
+
+std::string ToString(const Expr& expr) {
+  std::string out;
+  Print(expr, &out);
+  return out;
+}
+
+std::string FormatDuration(int64_t ms) {
+  if (ms == 0) return "0s";
+  if (ms < 0) return "-" + FormatDuration(-ms);
+  std::string out;
+  auto unit = [&](std::string_view name, int64_t mult, bool exact) {
+    if (exact && ms % mult != 0) return;
+    if (int64_t v = ms / mult; v > 0) {
+      out += fmt::format("{}{}", v, name);
+      ms -= v * mult;
+    }
+  };
+  // Years and weeks only when exact: 90d reads better than 12w6d.
+  unit("y", kMsPerYear, true);
+  unit("w", kMsPerWeek, true);
+  unit("d", kMsPerDay, false);
+  unit("h", kMsPerHour, false);
+  unit("m", kMsPerMinute, false);
+  unit("s", kMsPerSecond, false);
+  unit("ms", 1, false);
+  return out;
+}
+
+std::string FormatNumber(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  // Shortest round-trip digits first (d.ddde±x), then laid out without an
+  // exponent, padding with zeros as Go does (1e75 prints as 1 and 75 zeros,
+  // not as the double's exact decimal expansion).
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
+  std::string_view sci(buf, res.ptr - buf);
+  std::string out;
+  if (sci.front() == '-') {
+    out += '-';
+    sci.remove_prefix(1);
+  }
+  size_t e = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e)) {
+    if (c != '.') digits += c;
+  }
+  int exp = 0;
+  std::string_view exp_text = sci.substr(e + 1);
+  if (exp_text.front() == '+') exp_text.remove_prefix(1);
+  std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
+  int point = exp + 1;  // digits before the decimal point
+  if (point <= 0) {
+    out += "0." + std::string(-point, '0') + digits;
+  } else if (point >= static_cast<int>(digits.size())) {
+    out += digits + std::string(point - digits.size(), '0');
+  } else {
+    out += digits.substr(0, point) + "." + digits.substr(point);
+  }
+  return out;
+}
+
+}  // namespace espy::query::promql
