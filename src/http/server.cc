@@ -8,10 +8,10 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/dispatch.hpp"
+#include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
-#include "boost/asio/strand.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/websocket/rfc6455.hpp"
@@ -29,7 +29,7 @@ class Session;
 class Server::Impl {
  public:
   Impl(ServerOptions options, const Router& router)
-      : options_(std::move(options)), router_(router), acceptor_(ioc_) {}
+      : options_(std::move(options)), router_(router) {}
 
   absl::Status Start();
   void Shutdown(std::chrono::milliseconds grace);
@@ -51,8 +51,12 @@ class Server::Impl {
 
   const ServerOptions options_;
   const Router& router_;
-  net::io_context ioc_;
-  tcp::acceptor acceptor_;
+  // One io_context per thread: a connection lives on one thread, so its
+  // handlers need no strand and wake no other thread.
+  std::vector<std::unique_ptr<net::io_context>> iocs_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> work_;
+  std::optional<tcp::acceptor> acceptor_;  // on iocs_[0]
+  size_t next_ioc_ = 0;                    // round-robin for new connections
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> next_id_{1};
@@ -166,8 +170,10 @@ class Session : public std::enable_shared_from_this<Session> {
     stream_.expires_never();  // the handler's own time; the write re-arms
     auto self = shared_from_this();
     Reply reply = [self](Response res) {
-      net::post(self->stream_.get_executor(),
-                [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+      // Inline when the handler answers on the connection's own thread;
+      // queued to that thread otherwise (e.g. from the commit thread).
+      net::dispatch(self->stream_.get_executor(),
+                    [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
     };
     server_.router_.Dispatch(request_, std::move(reply), &route_);
   }
@@ -229,24 +235,31 @@ absl::Status Server::Impl::Start() {
     return absl::InvalidArgumentError(
         fmt::format("listen address \"{}\": want an IP address: {}", options_.host, ec.message()));
   }
+  int n = options_.threads > 0
+              ? options_.threads
+              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  for (int i = 0; i < n; ++i) {
+    iocs_.push_back(std::make_unique<net::io_context>(1));
+    work_.push_back(net::make_work_guard(*iocs_.back()));
+  }
   tcp::endpoint endpoint(address, options_.port);
   std::string where = fmt::format("{}:{}", options_.host, options_.port);
-  acceptor_.open(endpoint.protocol(), ec);
-  if (!ec) acceptor_.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(endpoint, ec);
-  if (!ec) acceptor_.listen(net::socket_base::max_listen_connections, ec);
+  acceptor_.emplace(*iocs_[0]);
+  acceptor_->open(endpoint.protocol(), ec);
+  if (!ec) acceptor_->set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor_->bind(endpoint, ec);
+  if (!ec) acceptor_->listen(net::socket_base::max_listen_connections, ec);
   if (ec) return absl::UnavailableError(fmt::format("listen on {}: {}", where, ec.message()));
-  port_ = acceptor_.local_endpoint().port();
+  port_ = acceptor_->local_endpoint().port();
   Accept();
-  int n =
-      options_.threads > 0 ? options_.threads : std::max(1u, std::thread::hardware_concurrency());
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (auto& ioc : iocs_) threads_.emplace_back([ioc = ioc.get()] { ioc->run(); });
   started_ = true;
   return absl::OkStatus();
 }
 
 void Server::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& target = *iocs_[next_ioc_++ % iocs_.size()];
+  acceptor_->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (stopping_ || ec == net::error::operation_aborted) return;
       options_.logger->warn("msg=\"accept failed\" err=\"{}\"", ec.message());
@@ -260,6 +273,7 @@ void Server::Impl::Accept() {
         beast::error_code ignored;
         socket.close(ignored);
       } else {
+        socket.set_option(tcp::no_delay(true), ec);
         uint64_t id = next_id_++;
         auto session = std::make_shared<Session>(std::move(socket), *this, id);
         Register(id, session);
@@ -274,9 +288,9 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
   if (!started_ || shut_down_) return;
   shut_down_ = true;
   stopping_ = true;
-  net::post(acceptor_.get_executor(), [this] {
+  net::post(acceptor_->get_executor(), [this] {
     beast::error_code ignored;
-    acceptor_.close(ignored);
+    acceptor_->close(ignored);
   });
   std::vector<std::shared_ptr<Session>> live;
   {
@@ -296,7 +310,8 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
                             sessions_.size());
     }
   }
-  ioc_.stop();
+  work_.clear();
+  for (auto& ioc : iocs_) ioc->stop();
   for (auto& t : threads_) t.join();
   threads_.clear();
 }
