@@ -75,7 +75,9 @@ void HandlePost(const ApiOptions& opts, const Request& req, Reply reply) {
 
 void AppendValue(double v, std::string* out) {
   if (std::isfinite(v)) {
-    fmt::format_to(std::back_inserter(*out), "{}", v);
+    char buf[32];
+    char* end = fmt::format_to(buf, "{}", v);
+    out->append(buf, end);
   } else if (std::isnan(v)) {
     out->append("\"NaN\"");
   } else {
@@ -83,23 +85,37 @@ void AppendValue(double v, std::string* out) {
   }
 }
 
-// One sample as the object it was written as: name, value, ts, labels.
-void AppendPoint(const query::PagePoint& p, std::string* out) {
-  out->append("{\"name\":");
-  AppendJsonString(p.labels->MetricName(), out);
-  out->append(",\"value\":");
-  AppendValue(p.sample.value, out);
-  out->append(",\"ts\":\"");
-  model::AppendTimestamp(p.sample.ts, out);
-  out->push_back('"');
-  for (const model::Label& l : p.labels->items()) {
+// The parts of a metric object that are the same for every point of a
+// series: `{"name":"cpu","value":` and `,"host":"a"}`.
+struct SeriesJson {
+  std::string head;
+  std::string tail;
+};
+
+SeriesJson MakeSeriesJson(const model::Labels& labels) {
+  SeriesJson j;
+  j.head = "{\"name\":";
+  AppendJsonString(labels.MetricName(), &j.head);
+  j.head += ",\"value\":";
+  for (const model::Label& l : labels.items()) {
     if (l.name == model::kMetricNameLabel) continue;
-    out->push_back(',');
-    AppendJsonString(l.name, out);
-    out->push_back(':');
-    AppendJsonString(l.value, out);
+    j.tail.push_back(',');
+    AppendJsonString(l.name, &j.tail);
+    j.tail.push_back(':');
+    AppendJsonString(l.value, &j.tail);
   }
-  out->push_back('}');
+  j.tail.push_back('}');
+  return j;
+}
+
+// One sample as the object it was written as: name, value, ts, labels.
+void AppendPoint(const SeriesJson& series, const model::Sample& sample, std::string* out) {
+  out->append(series.head);
+  AppendValue(sample.value, out);
+  out->append(",\"ts\":\"");
+  model::AppendTimestamp(sample.ts, out);
+  out->push_back('"');
+  out->append(series.tail);
 }
 
 absl::StatusOr<int64_t> TimeParam(std::string_view key, const std::string& value) {
@@ -180,9 +196,13 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
   std::string body;
   body.reserve(page.points.size() * 96 + 2);
   body.push_back('[');
+  absl::flat_hash_map<model::SeriesRef, SeriesJson> series_json;
   for (size_t i = 0; i < page.points.size(); ++i) {
+    const query::PagePoint& p = page.points[i];
+    auto it = series_json.find(p.ref);
+    if (it == series_json.end()) it = series_json.emplace(p.ref, MakeSeriesJson(*p.labels)).first;
     if (i > 0) body.push_back(',');
-    AppendPoint(page.points[i], &body);
+    AppendPoint(it->second, p.sample, &body);
   }
   body.push_back(']');
   Response res = MakeResponse(Status::ok, std::move(body));

@@ -262,43 +262,49 @@ void AppendTimestamp(int64_t millis, std::string* out) {
   const int64_t days = FloorDiv(millis, kMillisPerDay);
   int64_t rest = millis % kMillisPerDay;  // no days * kMillisPerDay: it overflows at the extremes
   if (rest < 0) rest += kMillisPerDay;    // now [0, kMillisPerDay)
-  const CivilDate date = CivilFromDays(days);
   const unsigned ms = static_cast<unsigned>(rest % 1000);
   rest /= 1000;
   const unsigned sec = static_cast<unsigned>(rest % 60);
   rest /= 60;
   const unsigned min = static_cast<unsigned>(rest % 60);
   const unsigned hour = static_cast<unsigned>(rest / 60);
-  if (date.year < 0 || date.year > 9999) {
-    // Outside what ParseTimestamp accepts; ISO-8601's expanded years.
-    fmt::format_to(std::back_inserter(*out), "{}{:04}", date.year < 0 ? '-' : '+',
-                   date.year < 0 ? -date.year : date.year);
-  } else {
-    const unsigned y = static_cast<unsigned>(date.year);
-    out->push_back(static_cast<char>('0' + y / 1000));
-    out->push_back(static_cast<char>('0' + y / 100 % 10));
-    out->push_back(static_cast<char>('0' + y / 10 % 10));
-    out->push_back(static_cast<char>('0' + y % 10));
+  // Bulk output (a page of points) mostly repeats the same day: keep the
+  // last date's text instead of redoing the civil-date arithmetic.
+  thread_local int64_t cached_days = INT64_MIN;
+  thread_local std::string cached_date;
+  if (days != cached_days) {
+    cached_date.clear();
+    const CivilDate date = CivilFromDays(days);
+    if (date.year < 0 || date.year > 9999) {
+      // Outside what ParseTimestamp accepts; ISO-8601's expanded years.
+      fmt::format_to(std::back_inserter(cached_date), "{}{:04}", date.year < 0 ? '-' : '+',
+                     date.year < 0 ? -date.year : date.year);
+    } else {
+      const unsigned y = static_cast<unsigned>(date.year);
+      cached_date.push_back(static_cast<char>('0' + y / 1000));
+      cached_date.push_back(static_cast<char>('0' + y / 100 % 10));
+      cached_date.push_back(static_cast<char>('0' + y / 10 % 10));
+      cached_date.push_back(static_cast<char>('0' + y % 10));
+    }
+    fmt::format_to(std::back_inserter(cached_date), "-{:02}-{:02}", date.month, date.day);
+    cached_days = days;
   }
-  char buf[20];
+  out->append(cached_date);
   auto two = [](char* p, unsigned v) {
     p[0] = static_cast<char>('0' + v / 10);
     p[1] = static_cast<char>('0' + v % 10);
   };
-  buf[0] = '-';
-  two(buf + 1, date.month);
-  buf[3] = '-';
-  two(buf + 4, date.day);
-  buf[6] = 'T';
-  two(buf + 7, hour);
-  buf[9] = ':';
-  two(buf + 10, min);
-  buf[12] = ':';
-  two(buf + 13, sec);
-  buf[15] = '.';
-  buf[16] = static_cast<char>('0' + ms / 100);
-  two(buf + 17, ms % 100);
-  buf[19] = 'Z';
+  char buf[14];
+  buf[0] = 'T';
+  two(buf + 1, hour);
+  buf[3] = ':';
+  two(buf + 4, min);
+  buf[6] = ':';
+  two(buf + 7, sec);
+  buf[9] = '.';
+  buf[10] = static_cast<char>('0' + ms / 100);
+  two(buf + 11, ms % 100);
+  buf[13] = 'Z';
   out->append(buf, sizeof(buf));
 }
 
