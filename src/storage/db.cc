@@ -1,9 +1,12 @@
 #include "storage/db.h"
 
 #include <filesystem>
+#include <map>
 
+#include "base/fmt_absl.h"
 #include "base/status_macros.h"
 #include "fmt/format.h"
+#include "storage/crash_point.h"
 #include "storage/record/record.h"
 
 namespace espy::storage {
@@ -14,9 +17,21 @@ int64_t Millis(std::chrono::steady_clock::duration d) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
 }
 
+int64_t AlignDown(int64_t t, int64_t range) {
+  int64_t r = t / range;
+  if (t % range < 0) --r;
+  return r * range;
+}
+
+head::HeadOptions HeadOptionsFor(const DbOptions& o) {
+  head::HeadOptions h;
+  h.block_range = o.block_range;
+  return h;
+}
+
 }  // namespace
 
-Db::Db(DbOptions options) : options_(std::move(options)) {}
+Db::Db(DbOptions options) : options_(std::move(options)), head_(HeadOptionsFor(options_)) {}
 
 Db::~Db() { Close(); }
 
@@ -27,13 +42,34 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
     return absl::FailedPreconditionError(
         fmt::format("data dir {}: cannot create: {}", options.dir, ec.message()));
   }
+  if (options.block_range <= 0) {
+    return absl::InvalidArgumentError(fmt::format("block_range {}: want > 0", options.block_range));
+  }
   std::unique_ptr<Db> db(new Db(std::move(options)));
   ESPY_RETURN_IF_ERROR(db->Replay());
+  ESPY_RETURN_IF_ERROR(db->OpenBlocks());
   wal::WalOptions wal_options;
   wal_options.dir = db->options_.dir + "/wal";
   wal_options.logger = db->options_.logger;
   ESPY_ASSIGN_OR_RETURN(db->wal_, wal::WalWriter::Open(wal_options));
+  {
+    // Everything replayed is in segments before the one just opened.
+    absl::MutexLock lock(&db->groups_mu_);
+    db->wal_groups_.push_back({db->wal_->current_segment(), db->group_max_ts_});
+    db->group_max_ts_ = INT64_MIN;
+  }
+  {
+    absl::MutexLock lock(&db->maint_mu_);
+    ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, wal::ListSegments(wal_options.dir));
+    db->wal_removed_before_ = segments.empty() ? 0 : segments.front();
+    ESPY_RETURN_IF_ERROR(db->ApplyRetention());
+  }
+  db->minute_start_ = db->options_.clock->NowMillis();
   db->committer_ = std::jthread([raw = db.get()] { raw->CommitLoop(); });
+  if (db->options_.maintenance_interval_ms > 0) {
+    db->maintainer_ =
+        std::jthread([raw = db.get()](std::stop_token stop) { raw->MaintenanceLoop(stop); });
+  }
   return db;
 }
 
@@ -55,6 +91,8 @@ absl::Status Db::Replay() {
         for (record::RefSeries& s : series) {
           if (absl::Status st = head_.Recover(s.ref, std::move(s.labels)); !st.ok()) {
             options_.logger->error("msg=\"skipping WAL series\" err=\"{}\"", st.message());
+          } else {
+            head_.MarkLogged(s.ref, wal_gen_);
           }
         }
         for (const record::RefSample& s : samples) {
@@ -65,6 +103,7 @@ absl::Status Db::Replay() {
             continue;
           }
           head_.Append(s.ref, s.ts, s.value);
+          group_max_ts_ = std::max(group_max_ts_, s.ts);
           ++replayed;
         }
         return absl::OkStatus();
@@ -115,25 +154,62 @@ absl::Status Db::CommitAndWait(model::SampleBatch batch) {
   return result;
 }
 
+absl::Status Db::CheckSeriesLimits(size_t new_series) {
+  if (new_series == 0) return absl::OkStatus();
+  if (options_.max_series > 0 && head_.num_series() + new_series > options_.max_series) {
+    return absl::ResourceExhaustedError(
+        fmt::format("series limit max_series={} reached ({} series; this batch adds {})",
+                    options_.max_series, head_.num_series(), new_series));
+  }
+  if (options_.max_new_series_per_minute > 0) {
+    const int64_t now = options_.clock->NowMillis();
+    if (now - minute_start_ >= 60'000 || now < minute_start_) {
+      minute_start_ = now;
+      new_series_this_minute_ = 0;
+    }
+    if (new_series_this_minute_ + new_series > options_.max_new_series_per_minute) {
+      return absl::ResourceExhaustedError(fmt::format(
+          "series limit max_new_series_per_minute={} reached ({} new this minute; this batch "
+          "adds {})",
+          options_.max_new_series_per_minute, new_series_this_minute_, new_series));
+    }
+    new_series_this_minute_ += new_series;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Db::WriteRound(std::vector<Pending>& round,
-                            std::vector<std::vector<model::SeriesRef>>* refs) {
+                            std::vector<std::vector<model::SeriesRef>>* refs,
+                            std::vector<absl::Status>* statuses) {
   std::vector<record::RefSeries> new_series;
   std::vector<record::RefSample> samples;
   std::vector<model::SeriesRef> ref_of_series;
   std::string payload;
-  refs->resize(round.size());
+  refs->assign(round.size(), {});
+  statuses->assign(round.size(), absl::OkStatus());
   for (size_t b = 0; b < round.size(); ++b) {
     const model::SampleBatch& batch = round[b].batch;
     new_series.clear();
     samples.clear();
     ref_of_series.assign(batch.series.size(), 0);
+    size_t missing = 0;
     for (size_t i = 0; i < batch.series.size(); ++i) {
-      model::SeriesRef ref = head_.Lookup(batch.series[i]);
-      if (ref == 0) {
-        ref = head_.Create(batch.series[i]);
-        new_series.push_back({ref, batch.series[i]});
-      }
-      ref_of_series[i] = ref;
+      ref_of_series[i] = head_.Lookup(batch.series[i]);
+      if (ref_of_series[i] == 0) ++missing;
+    }
+    if (absl::Status s = CheckSeriesLimits(missing); !s.ok()) {
+      limit_rejections_.fetch_add(1, std::memory_order_relaxed);
+      (*statuses)[b] = std::move(s);
+      continue;
+    }
+    for (size_t i = 0; i < batch.series.size(); ++i) {
+      model::SeriesRef& ref = ref_of_series[i];
+      if (ref == 0) ref = head_.Lookup(batch.series[i]);  // the batch may repeat a series
+      if (ref == 0) ref = head_.Create(batch.series[i]);
+      // A series is (re)written to the WAL the first time it is used in
+      // each WAL generation: new, known only from blocks, or logged in
+      // segments that truncation removed.
+      if (head_.MarkLogged(ref, wal_gen_)) new_series.push_back({ref, batch.series[i]});
     }
     std::vector<model::SeriesRef>& sample_refs = (*refs)[b];
     sample_refs.resize(batch.samples.size());
@@ -142,6 +218,7 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
       const model::BatchSample& s = batch.samples[i];
       sample_refs[i] = ref_of_series[s.series];
       samples.push_back({sample_refs[i], s.ts, s.value});
+      group_max_ts_ = std::max(group_max_ts_, s.ts);
     }
     payload.clear();
     record::EncodeBatch(new_series, samples, &payload);
@@ -155,47 +232,315 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
 void Db::CommitLoop() {
   std::vector<Pending> round;
   std::vector<std::vector<model::SeriesRef>> refs;
+  std::vector<absl::Status> statuses;
   while (true) {
     round.clear();
+    std::function<void()> task;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty() || closing_; };
       mu_.Await(absl::Condition(&ready));
       if (queue_.empty()) return;  // closing and drained
-      // Everything that queued while the last round was syncing goes into
-      // this round: that is the group commit.
-      while (!queue_.empty()) {
-        round.push_back(std::move(queue_.front()));
+      if (queue_.front().task) {
+        task = std::move(queue_.front().task);
         queue_.pop_front();
+      } else {
+        // Everything that queued while the last round was syncing goes into
+        // this round (up to the next task): that is the group commit.
+        while (!queue_.empty() && !queue_.front().task) {
+          queued_samples_ -= queue_.front().batch.samples.size();
+          round.push_back(std::move(queue_.front()));
+          queue_.pop_front();
+        }
       }
-      queued_samples_ = 0;
     }
-    absl::Status status = WriteRound(round, &refs);
+    if (task) {
+      task();
+      continue;
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      if (!broken_.ok()) {
+        for (Pending& p : round) p.done(broken_);
+        continue;
+      }
+    }
+    absl::Status status = WriteRound(round, &refs, &statuses);
     if (!status.ok()) {
       options_.logger->error("msg=\"WAL write failed; refusing further writes\" err=\"{}\"",
                              status.message());
       absl::MutexLock lock(&mu_);
       broken_ = absl::UnavailableError(fmt::format("WAL write failed: {}", status.message()));
-      status = broken_;
+      statuses.assign(round.size(), broken_);
     } else {
       // Durable: now make it visible, in commit order so that the later of
       // two writes to one series and timestamp wins, as on replay.
+      size_t committed = 0;
       for (size_t b = 0; b < round.size(); ++b) {
+        if (!statuses[b].ok()) continue;
         const model::SampleBatch& batch = round[b].batch;
         for (size_t i = 0; i < batch.samples.size(); ++i) {
           head_.Append(refs[b][i], batch.samples[i].ts, batch.samples[i].value);
         }
         samples_committed_.fetch_add(batch.samples.size(), std::memory_order_relaxed);
+        ++committed;
         if (listener_) listener_(batch, refs[b]);
       }
-      batches_committed_.fetch_add(round.size(), std::memory_order_relaxed);
+      batches_committed_.fetch_add(committed, std::memory_order_relaxed);
       commit_rounds_.fetch_add(1, std::memory_order_relaxed);
     }
-    for (Pending& p : round) p.done(status);
+    for (size_t b = 0; b < round.size(); ++b) round[b].done(statuses[b]);
+  }
+}
+
+absl::Status Db::RunOnCommitThread(std::function<void()> fn) {
+  absl::Mutex mu;
+  bool finished = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (closing_) return absl::UnavailableError("storage is shutting down");
+    Pending p;
+    p.task = [&] {
+      fn();
+      absl::MutexLock l(&mu);
+      finished = true;
+    };
+    queue_.push_back(std::move(p));
+  }
+  absl::MutexLock lock(&mu);
+  mu.Await(absl::Condition(&finished));
+  return absl::OkStatus();
+}
+
+absl::Status Db::RotateWal() {
+  ESPY_RETURN_IF_ERROR(wal_->Sync());
+  wal_.reset();
+  wal::WalOptions wal_options;
+  wal_options.dir = options_.dir + "/wal";
+  wal_options.logger = options_.logger;
+  ESPY_ASSIGN_OR_RETURN(wal_, wal::WalWriter::Open(wal_options));
+  absl::MutexLock lock(&groups_mu_);
+  wal_groups_.push_back({wal_->current_segment(), group_max_ts_});
+  group_max_ts_ = INT64_MIN;
+  ++wal_gen_;
+  return absl::OkStatus();
+}
+
+absl::Status Db::OpenBlocks() {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  fs::create_directories(BlocksDir(), ec);
+  if (ec) {
+    return absl::FailedPreconditionError(
+        fmt::format("blocks dir {}: cannot create: {}", BlocksDir(), ec.message()));
+  }
+  std::vector<std::string> names;
+  for (const fs::directory_entry& e : fs::directory_iterator(BlocksDir(), ec)) {
+    std::string name = e.path().filename().string();
+    if (name.ends_with(".tmp") || name.ends_with(".del")) {
+      // Half-written (crash before rename) or half-deleted: never read.
+      options_.logger->warn("msg=\"removing unfinished block dir\" dir={}", name);
+      fs::remove_all(e.path(), ec);
+      continue;
+    }
+    if (block::ParseDirName(name) != 0) names.push_back(name);
+  }
+  if (ec) return absl::InternalError(fmt::format("blocks dir {}: {}", BlocksDir(), ec.message()));
+  std::sort(names.begin(), names.end());
+  std::vector<std::shared_ptr<const block::Block>> blocks;
+  uint64_t max_seq = 0;
+  for (const std::string& name : names) {
+    max_seq = std::max(max_seq, block::ParseDirName(name));
+    absl::StatusOr<std::shared_ptr<block::Block>> b = block::Block::Open(BlocksDir() + "/" + name);
+    if (!b.ok()) {
+      Quarantine(name, b.status());
+      continue;
+    }
+    blocks.push_back(*std::move(b));
+  }
+  head_.ReplaceBlocks(blocks, {});
+  absl::MutexLock lock(&maint_mu_);
+  next_seq_ = max_seq + 1;
+  options_.logger->info("msg=\"opened blocks\" blocks={} series={}", blocks.size(),
+                        head_.num_series());
+  return absl::OkStatus();
+}
+
+void Db::Quarantine(const std::string& name, const absl::Status& why) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  std::string qdir = options_.dir + "/quarantine";
+  fs::create_directories(qdir, ec);
+  std::string target = qdir + "/" + name;
+  for (int i = 1; fs::exists(target, ec); ++i) target = fmt::format("{}/{}.{}", qdir, name, i);
+  fs::rename(BlocksDir() + "/" + name, target, ec);
+  blocks_quarantined_.fetch_add(1, std::memory_order_relaxed);
+  options_.logger->error("msg=\"corrupt block quarantined\" block={} moved_to={} err=\"{}\"{}",
+                         name, target, why.message(),
+                         ec ? " rename_failed=\"" + ec.message() + "\"" : "");
+}
+
+void Db::RemoveBlockDir(const std::string& name) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  // Renamed first so that a crash half-way through the delete leaves a
+  // ".del" dir that the next Open removes, never a half block it would read.
+  std::string from = BlocksDir() + "/" + name, to = from + ".del";
+  fs::rename(from, to, ec);
+  if (!ec) {
+    if (absl::Status s = block::SyncDir(BlocksDir()); !s.ok()) {
+      options_.logger->warn("msg=\"sync blocks dir\" err=\"{}\"", s.message());
+    }
+    CrashPoint("block_delete_after_rename");
+    fs::remove_all(to, ec);
+  }
+  if (ec)
+    options_.logger->error("msg=\"cannot delete block\" block={} err=\"{}\"", name, ec.message());
+}
+
+absl::Status Db::CutBlocks(int64_t cut_t) {
+  auto start = std::chrono::steady_clock::now();
+  if (!frozen_pending_) {
+    absl::Status rotate;
+    uint64_t frozen = 0;
+    ESPY_RETURN_IF_ERROR(RunOnCommitThread([&] {
+      // On the commit thread, between rounds: every record in the WAL so
+      // far has reached the head, so the segments before the new one hold
+      // only data that is frozen now, persisted already, or at/after cut_t.
+      frozen = head_.Freeze(cut_t);
+      rotate = RotateWal();
+      if (!rotate.ok()) {
+        absl::MutexLock lock(&mu_);
+        broken_ = absl::UnavailableError(fmt::format("WAL rotation failed: {}", rotate.message()));
+      }
+    }));
+    ESPY_RETURN_IF_ERROR(rotate);
+    frozen_pending_ = true;
+    frozen_cut_t_ = cut_t;
+    if (frozen == 0) {
+      head_.ClearFrozen();
+      frozen_pending_ = false;
+    }
+  }
+  std::vector<std::shared_ptr<const block::Block>> written;
+  if (frozen_pending_) {
+    // One block per block range the frozen data touches (backfill can touch many).
+    std::map<int64_t, std::unique_ptr<block::BlockWriter>> writers;
+    std::map<int64_t, std::vector<std::string_view>> by_range;
+    uint64_t seq = next_seq_;
+    ESPY_RETURN_IF_ERROR(
+        head_.ForEachFrozen([&](model::SeriesRef, const model::Labels& labels,
+                                const std::vector<std::string>& chunks) -> absl::Status {
+          by_range.clear();
+          for (const std::string& c : chunks) {
+            ESPY_ASSIGN_OR_RETURN(chunk::ChunkHeader h, chunk::ReadChunkHeader(c));
+            by_range[AlignDown(h.min_time, options_.block_range)].push_back(c);
+          }
+          for (auto& [range, cs] : by_range) {
+            auto& w = writers[range];
+            if (w == nullptr) {
+              ESPY_ASSIGN_OR_RETURN(w, block::BlockWriter::Create(BlocksDir(), seq++, 1));
+            }
+            ESPY_RETURN_IF_ERROR(w->AddSeries(labels, cs));
+          }
+          return absl::OkStatus();
+        }));
+    next_seq_ = seq;
+    for (auto& [range, w] : writers) {
+      ESPY_ASSIGN_OR_RETURN(block::BlockMeta meta, w->Finish());
+      ESPY_ASSIGN_OR_RETURN(std::shared_ptr<block::Block> b,
+                            block::Block::Open(BlocksDir() + "/" + meta.DirName()));
+      written.push_back(std::move(b));
+    }
+    head_.ReplaceBlocks(written, {});
+    head_.ClearFrozen();
+    frozen_pending_ = false;
+    blocks_written_.fetch_add(written.size(), std::memory_order_relaxed);
+  }
+  // Truncate the WAL behind the persisted data.
+  uint64_t remove_before = 0;
+  {
+    absl::MutexLock lock(&groups_mu_);
+    // Closed groups only: the open segment is never in the deque.
+    while (!wal_groups_.empty() && wal_groups_.front().max_ts < frozen_cut_t_) {
+      remove_before = wal_groups_.front().next_segment;
+      wal_groups_.pop_front();
+    }
+  }
+  if (remove_before > wal_removed_before_) {
+    wal_removed_before_ = remove_before;
+    CrashPoint("wal_truncate_before_remove");
+    ESPY_RETURN_IF_ERROR(wal::RemoveSegmentsBefore(options_.dir + "/wal", remove_before));
+    wal_truncations_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (!written.empty()) {
+    options_.logger->info(
+        "msg=\"persisted head data\" cut_before={} blocks={} wal_removed_before={} duration_ms={}",
+        frozen_cut_t_, written.size(), remove_before,
+        Millis(std::chrono::steady_clock::now() - start));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Db::ApplyRetention() {
+  if (options_.retention_ms <= 0) return absl::OkStatus();
+  const int64_t cutoff = options_.clock->NowMillis() - options_.retention_ms;
+  std::vector<uint64_t> expired;
+  std::vector<std::string> names;
+  for (const auto& e : head_.Blocks()) {
+    if (e->block->meta().maxt < cutoff) {
+      expired.push_back(e->block->meta().seq);
+      names.push_back(e->block->meta().DirName());
+    }
+  }
+  if (expired.empty()) return absl::OkStatus();
+  head_.ReplaceBlocks({}, expired);
+  for (const std::string& name : names) RemoveBlockDir(name);
+  blocks_expired_.fetch_add(expired.size(), std::memory_order_relaxed);
+  options_.logger->info("msg=\"retention dropped blocks\" blocks={} older_than_ms={}",
+                        expired.size(), cutoff);
+  return absl::OkStatus();
+}
+
+absl::Status Db::Maintain() {
+  absl::MutexLock lock(&maint_mu_);
+  const int64_t max_t = head_.max_time();
+  if (max_t != INT64_MIN) {
+    const int64_t cut_t = AlignDown(max_t - options_.block_range / 2, options_.block_range);
+    if (frozen_pending_ || head_.min_time() < cut_t) ESPY_RETURN_IF_ERROR(CutBlocks(cut_t));
+  }
+  return ApplyRetention();
+}
+
+absl::Status Db::FlushHead() {
+  absl::MutexLock lock(&maint_mu_);
+  return CutBlocks(INT64_MAX);
+}
+
+void Db::MaintenanceLoop(std::stop_token stop) {
+  std::stop_callback wake(stop, [this] {
+    absl::MutexLock lock(&stop_mu_);
+    stop_maintenance_ = true;
+  });
+  while (true) {
+    {
+      absl::MutexLock lock(&stop_mu_);
+      stop_mu_.AwaitWithTimeout(absl::Condition(&stop_maintenance_),
+                                absl::Milliseconds(options_.maintenance_interval_ms));
+      if (stop_maintenance_) return;
+    }
+    if (absl::Status s = Maintain(); !s.ok()) {
+      options_.logger->error("msg=\"background maintenance failed; will retry\" err=\"{}\"",
+                             s.message());
+    }
   }
 }
 
 void Db::Close() {
+  if (maintainer_.joinable()) {
+    maintainer_.request_stop();
+    maintainer_.join();
+  }
   {
     absl::MutexLock lock(&mu_);
     if (closing_) return;
@@ -220,6 +565,22 @@ DbStats Db::stats() const {
     s.wal_bytes = wal_->bytes_written();
     s.wal_syncs = wal_->syncs();
   }
+  s.wal_truncations = wal_truncations_.load(std::memory_order_relaxed);
+  head::Head::MemoryStats m = head_.Memory();
+  s.head_chunks = m.chunks;
+  s.head_chunk_bytes = m.chunk_bytes;
+  s.head_ooo_samples = m.ooo_samples;
+  s.head_memory_bytes = m.bytes;
+  for (const auto& e : head_.Blocks()) {
+    const block::BlockMeta& bm = e->block->meta();
+    ++s.blocks;
+    s.block_bytes += bm.chunks_bytes + bm.index_bytes;
+    s.block_samples += bm.num_samples;
+  }
+  s.blocks_written = blocks_written_.load(std::memory_order_relaxed);
+  s.blocks_quarantined = blocks_quarantined_.load(std::memory_order_relaxed);
+  s.blocks_expired = blocks_expired_.load(std::memory_order_relaxed);
+  s.series_limit_rejections = limit_rejections_.load(std::memory_order_relaxed);
   return s;
 }
 

@@ -1,6 +1,10 @@
-// Db: the storage engine's front door. Owns the WAL and the head; commits
-// batches atomically (group commit: one fdatasync for every batch waiting)
-// and answers reads through the head.
+// Db: the storage engine's front door. Owns the WAL, the head and the
+// persisted blocks; commits batches atomically (group commit: one fdatasync
+// for every batch waiting) and answers reads through the head, which covers
+// the blocks too. A background thread cuts old head data into blocks
+// (data dir "blocks/"), truncates the WAL behind them, and drops blocks past
+// the retention. Blocks that fail their checksums at open are moved to
+// "quarantine/" and the rest is served.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +33,21 @@ struct DbOptions {
   // Commit fail with Unavailable (back-pressure) instead of eating memory.
   size_t max_pending_samples = 20'000'000;
   base::Logger logger = base::NullLogger();
+  const base::Clock* clock = base::SystemClock::Get();  // must outlive the Db
+
+  // Time span (ms) of a block cut from the head; chunks never straddle a
+  // multiple of it. Shorter: smaller WAL and head, more blocks.
+  int64_t block_range = 2 * 3600 * 1000;
+  // Blocks whose newest sample is older than now - retention are deleted;
+  // 0 keeps everything.
+  int64_t retention_ms = 0;
+  // Series limits; 0 means none. A batch that would exceed one fails whole
+  // with ResourceExhausted naming the limit.
+  uint64_t max_series = 0;
+  uint64_t max_new_series_per_minute = 0;
+  // How often the background thread looks for head data to persist and
+  // blocks to expire; 0 runs no background thread (tests call Maintain()).
+  int64_t maintenance_interval_ms = 60'000;
 };
 
 struct DbStats {
@@ -39,6 +58,21 @@ struct DbStats {
   uint64_t commit_rounds = 0;  // group commits (one fsync each under kBatch)
   uint64_t wal_bytes = 0;
   uint64_t wal_syncs = 0;
+  uint64_t wal_truncations = 0;  // times old WAL segments were removed
+  // Head memory (see Head::Memory): chunks, out-of-order samples, and an
+  // estimate of all bytes held per series.
+  uint64_t head_chunks = 0;
+  uint64_t head_chunk_bytes = 0;
+  uint64_t head_ooo_samples = 0;
+  uint64_t head_memory_bytes = 0;
+  // Persisted blocks.
+  uint64_t blocks = 0;
+  uint64_t block_bytes = 0;
+  uint64_t block_samples = 0;
+  uint64_t blocks_written = 0;           // since start
+  uint64_t blocks_quarantined = 0;       // since start: corrupt blocks moved aside
+  uint64_t blocks_expired = 0;           // since start: deleted by retention
+  uint64_t series_limit_rejections = 0;  // batches refused by a series limit
 };
 
 // Called once per committed batch, on the commit thread, after the batch is
@@ -68,8 +102,17 @@ class Db {
   // Set before the first Commit; not thread-safe against commits.
   void SetCommitListener(CommitListener listener) { listener_ = std::move(listener); }
 
+  // Reads of head + blocks: Select, SeriesLabels, Read, LabelNames,
+  // LabelValues (a consistent snapshot per series; never blocks commits).
   const head::Head& head() const { return head_; }
   DbStats stats() const;
+
+  // One round of background work, also run by the background thread:
+  // persists head data older than (newest - block_range / 2), aligned down
+  // to the block range, truncates the WAL behind it, and drops expired blocks.
+  absl::Status Maintain();
+  // Persists all head data to blocks now (tests, tools, shutdown).
+  absl::Status FlushHead();
 
   // Stops taking commits, finishes the queued ones, syncs the WAL, and joins
   // the commit thread. Idempotent.
@@ -79,14 +122,39 @@ class Db {
   struct Pending {
     model::SampleBatch batch;
     Done done;
+    std::function<void()> task;  // if set: run on the commit thread instead
+  };
+  // A run of WAL segments written between two rotations, and the newest
+  // sample timestamp in them: once blocks hold everything before a cut
+  // above max_ts, segments before `next_segment` can go.
+  struct WalGroup {
+    uint64_t next_segment;
+    int64_t max_ts;
   };
 
   explicit Db(DbOptions options);
   absl::Status Replay();
+  absl::Status OpenBlocks();
+  void Quarantine(const std::string& name, const absl::Status& why);
   void CommitLoop();
-  // Writes one round of batches; returns the status every batch of it gets.
+  void MaintenanceLoop(std::stop_token stop);
+  // Writes one round of batches; sets each batch's status (a batch refused
+  // by a limit fails alone). Returns a WAL error, which fails them all.
   absl::Status WriteRound(std::vector<Pending>& round,
-                          std::vector<std::vector<model::SeriesRef>>* refs);
+                          std::vector<std::vector<model::SeriesRef>>* refs,
+                          std::vector<absl::Status>* statuses);
+  // Checks the series limits for `new_series` more series.
+  absl::Status CheckSeriesLimits(size_t new_series);
+  // Runs fn on the commit thread between rounds and waits for it.
+  absl::Status RunOnCommitThread(std::function<void()> fn);
+  // Starts a new WAL segment (commit thread only).
+  absl::Status RotateWal();
+  // Freezes head data below cut_t (unless a failed earlier cut left frozen
+  // data), writes it to blocks, attaches them and truncates the WAL.
+  absl::Status CutBlocks(int64_t cut_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  absl::Status ApplyRetention() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  void RemoveBlockDir(const std::string& name);
+  std::string BlocksDir() const { return options_.dir + "/blocks"; }
 
   const DbOptions options_;
   head::Head head_;
@@ -102,7 +170,32 @@ class Db {
   std::atomic<uint64_t> samples_committed_{0};
   std::atomic<uint64_t> batches_committed_{0};
   std::atomic<uint64_t> commit_rounds_{0};
+
+  // Commit thread only.
+  uint32_t wal_gen_ = 1;  // series are re-logged once per generation
+  int64_t group_max_ts_ = INT64_MIN;
+  int64_t minute_start_ = 0;
+  uint64_t new_series_this_minute_ = 0;
+
+  mutable absl::Mutex groups_mu_;
+  std::deque<WalGroup> wal_groups_ ABSL_GUARDED_BY(groups_mu_);
+
+  absl::Mutex maint_mu_;  // one Maintain/FlushHead at a time
+  uint64_t next_seq_ ABSL_GUARDED_BY(maint_mu_) = 1;
+  bool frozen_pending_ ABSL_GUARDED_BY(maint_mu_) = false;
+  int64_t frozen_cut_t_ ABSL_GUARDED_BY(maint_mu_) = 0;
+  uint64_t wal_removed_before_ ABSL_GUARDED_BY(maint_mu_) = 0;
+
+  std::atomic<uint64_t> wal_truncations_{0};
+  std::atomic<uint64_t> blocks_written_{0};
+  std::atomic<uint64_t> blocks_quarantined_{0};
+  std::atomic<uint64_t> blocks_expired_{0};
+  std::atomic<uint64_t> limit_rejections_{0};
+
   std::jthread committer_;
+  std::jthread maintainer_;
+  absl::Mutex stop_mu_;
+  bool stop_maintenance_ ABSL_GUARDED_BY(stop_mu_) = false;
 };
 
 }  // namespace espy::storage

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -23,7 +24,7 @@ class DbTest : public ::testing::Test {
   }
   void Reopen(wal::FsyncPolicy fsync = wal::FsyncPolicy::kBatch) {
     db_.reset();
-    DbOptions options;
+    DbOptions options = options_;
     options.dir = dir_;
     options.fsync = fsync;
     auto db = Db::Open(options);
@@ -43,7 +44,31 @@ class DbTest : public ::testing::Test {
     return out;
   }
 
+  std::map<int64_t, double> ReadMap(const std::string& host) {
+    std::map<int64_t, double> m;
+    for (const model::Sample& s : Read(host)) {
+      EXPECT_FALSE(m.contains(s.ts)) << "duplicate ts " << s.ts;
+      m[s.ts] = s.value;
+    }
+    return m;
+  }
+  int CountDirs(const std::string& sub) {
+    int n = 0;
+    std::error_code ec;
+    for (const auto& e : std::filesystem::directory_iterator(dir_ + "/" + sub, ec)) {
+      (void)e;
+      ++n;
+    }
+    return n;
+  }
+
+  static constexpr int64_t kHour = 3600 * 1000;
   std::string dir_;
+  DbOptions options_ = [] {
+    DbOptions o;
+    o.maintenance_interval_ms = 0;
+    return o;
+  }();
   std::unique_ptr<Db> db_;
 };
 
@@ -118,6 +143,150 @@ TEST_F(DbTest, FsyncPoliciesAllCommit) {
 TEST_F(DbTest, CommitAfterCloseIsUnavailable) {
   db_->Close();
   EXPECT_EQ(absl::StatusCode::kUnavailable, db_->CommitAndWait(Batch("a", {{1, 1}})).code());
+}
+
+TEST_F(DbTest, MaintainPersistsOldDataToBlocksAndTruncatesTheWal) {
+  // One sample a minute. At 4h the range [0, 2h) becomes a block; the WAL
+  // segment holding it also holds newer data, so it goes at the next cut.
+  auto write_minutes = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{i * 60'000, double(i)}})).ok());
+    }
+  };
+  write_minutes(0, 240);
+  ASSERT_TRUE(db_->Maintain().ok());
+  DbStats s = db_->stats();
+  EXPECT_EQ(1u, s.blocks);
+  EXPECT_EQ(120u, s.block_samples);
+  EXPECT_EQ(0u, s.wal_truncations);
+  EXPECT_EQ(240u, ReadMap("a").size());
+  write_minutes(240, 360);
+  ASSERT_TRUE(db_->Maintain().ok());
+  s = db_->stats();
+  EXPECT_EQ(2u, s.blocks);
+  EXPECT_EQ(1u, s.wal_truncations);
+  Reopen();
+  auto m = ReadMap("a");
+  ASSERT_EQ(360u, m.size());
+  EXPECT_EQ(239, m[239 * 60'000]);
+  EXPECT_EQ(2u, db_->stats().blocks);
+  // Only what was written since the first cut was replayed.
+  EXPECT_EQ(120u, db_->stats().samples_in_head);
+}
+
+TEST_F(DbTest, LaterWriteWinsAcrossBlocksHeadAndRestarts) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 20}})).ok());  // over the block
+  EXPECT_EQ(20, ReadMap("a")[2000]);
+  Reopen();
+  EXPECT_EQ(20, ReadMap("a")[2000]);
+  ASSERT_TRUE(db_->FlushHead().ok());  // a second, newer block for the same range
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{3000, 30}})).ok());
+  Reopen();
+  auto m = ReadMap("a");
+  ASSERT_EQ(3u, m.size());
+  EXPECT_EQ(1, m[1000]);
+  EXPECT_EQ(20, m[2000]);
+  EXPECT_EQ(30, m[3000]);
+  EXPECT_EQ(2u, db_->stats().blocks);
+}
+
+TEST_F(DbTest, SeriesKnownOnlyFromBlocksAreReloggedInTheWal) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());  // WAL now empty of both series
+  Reopen();                            // refs come from the blocks now
+  ASSERT_TRUE(db_->CommitAndWait(Batch("c", {{5000, 5}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{5000, 6}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{5000, 7}})).ok());
+  Reopen();
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 1}, {5000, 7}}), ReadMap("a"));
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 1}, {5000, 6}}), ReadMap("b"));
+  EXPECT_EQ((std::map<int64_t, double>{{5000, 5}}), ReadMap("c"));
+}
+
+TEST_F(DbTest, CorruptBlockIsQuarantinedAndTheRestIsServed) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 2}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  db_.reset();
+  std::string victim = dir_ + "/blocks/b-0000000000000001/chunks";
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(12);
+    f.put('\x7f');
+  }
+  Reopen();
+  EXPECT_EQ(1u, db_->stats().blocks_quarantined);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/quarantine/b-0000000000000001"));
+  EXPECT_TRUE(Read("a").empty());
+  EXPECT_EQ(1u, Read("b").size());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{9000, 9}})).ok());
+  EXPECT_EQ(1u, Read("a").size());
+}
+
+TEST_F(DbTest, RetentionDropsWholeExpiredBlocks) {
+  base::FakeClock clock(10 * kHour);
+  options_.clock = &clock;
+  options_.retention_ms = 5 * kHour;
+  Reopen();
+  ASSERT_TRUE(db_->CommitAndWait(Batch("old", {{kHour, 1}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("new", {{7 * kHour, 1}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  EXPECT_EQ(2u, db_->stats().blocks);
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(1u, db_->stats().blocks);
+  EXPECT_EQ(1u, db_->stats().blocks_expired);
+  EXPECT_TRUE(Read("old").empty());
+  EXPECT_EQ(1u, Read("new").size());
+  EXPECT_EQ(1, CountDirs("blocks"));
+  clock.Advance(3 * kHour);
+  Reopen();  // retention also runs at open
+  EXPECT_TRUE(Read("new").empty());
+  EXPECT_EQ(0, CountDirs("blocks"));
+}
+
+TEST_F(DbTest, MaxSeriesLimitRejectsTheWholeBatch) {
+  options_.max_series = 2;
+  Reopen();
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 1}})).ok());
+  absl::Status s = db_->CommitAndWait(Batch("c", {{1000, 1}}));
+  EXPECT_EQ(absl::StatusCode::kResourceExhausted, s.code());
+  EXPECT_NE(std::string::npos, std::string(s.message()).find("max_series=2")) << s;
+  EXPECT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 1}})).ok());  // existing series still fine
+  EXPECT_EQ(2u, db_->stats().series);
+  EXPECT_EQ(1u, db_->stats().series_limit_rejections);
+  Reopen();
+  EXPECT_TRUE(Read("c").empty());
+}
+
+TEST_F(DbTest, NewSeriesPerMinuteLimitResetsEachMinute) {
+  base::FakeClock clock(0);
+  options_.clock = &clock;
+  options_.max_new_series_per_minute = 1;
+  Reopen();
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
+  absl::Status s = db_->CommitAndWait(Batch("b", {{1000, 1}}));
+  EXPECT_EQ(absl::StatusCode::kResourceExhausted, s.code());
+  EXPECT_NE(std::string::npos, std::string(s.message()).find("max_new_series_per_minute=1"));
+  clock.Advance(60'000);
+  EXPECT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 1}})).ok());
+}
+
+TEST_F(DbTest, BackfillLandsInBlocksOfItsOwnRange) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{100 * kHour, 1}})).ok());
+  // Last "year": one sample every ten hours, arriving after newer data.
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{i * 10 * kHour, double(i)}})).ok());
+  }
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(5u, db_->stats().blocks);  // one per 2h range touched
+  EXPECT_EQ(6u, ReadMap("a").size());
+  Reopen();
+  EXPECT_EQ(6u, ReadMap("a").size());
 }
 
 }  // namespace

@@ -3,12 +3,85 @@
 #include <algorithm>
 
 #include "base/check.h"
+#include "base/status_macros.h"
+#include "encoding/coding.h"
 #include "fmt/format.h"
 
 namespace espy::storage::head {
 
-Head::Head() = default;
+namespace {
+
+// First and last timestamps of a chunk the head encoded itself (the header
+// layout of docs/format/chunk.md: version, encoding, count, min, max).
+int64_t ChunkMin(std::string_view c) {
+  return static_cast<int64_t>(encoding::DecodeFixed64(c.data() + 6));
+}
+int64_t ChunkMax(std::string_view c) {
+  return static_cast<int64_t>(encoding::DecodeFixed64(c.data() + 14));
+}
+
+// Decodes the samples of a head chunk in [mint, maxt] onto *out.
+void DecodeInto(std::string_view c, int64_t mint, int64_t maxt, std::vector<model::Sample>* out) {
+  if (ChunkMax(c) < mint || ChunkMin(c) > maxt) return;
+  thread_local std::vector<int64_t> ts;
+  thread_local std::vector<double> vs;
+  ts.clear();
+  vs.clear();
+  absl::Status s = chunk::DecodeChunkRange(c, mint, maxt, &ts, &vs);
+  ESPY_CHECK(s.ok()) << "head chunk does not decode: " << s.message();
+  for (size_t i = 0; i < ts.size(); ++i) out->push_back({ts[i], vs[i]});
+}
+
+void AppendRange(const std::vector<model::Sample>& v, int64_t mint, int64_t maxt,
+                 std::vector<model::Sample>* out) {
+  auto it = std::lower_bound(v.begin(), v.end(), mint,
+                             [](const model::Sample& a, int64_t t) { return a.ts < t; });
+  for (; it != v.end() && it->ts <= maxt; ++it) out->push_back(*it);
+}
+
+// Merges two sorted, unique lists; on equal timestamps `newer` wins.
+std::vector<model::Sample> MergeNewerWins(const std::vector<model::Sample>& older,
+                                          const std::vector<model::Sample>& newer) {
+  if (older.empty()) return newer;
+  if (newer.empty()) return older;
+  std::vector<model::Sample> out;
+  out.reserve(older.size() + newer.size());
+  size_t i = 0, j = 0;
+  while (i < older.size() || j < newer.size()) {
+    if (j == newer.size() || (i < older.size() && older[i].ts < newer[j].ts)) {
+      out.push_back(older[i++]);
+    } else {
+      if (i < older.size() && older[i].ts == newer[j].ts) ++i;
+      out.push_back(newer[j++]);
+    }
+  }
+  return out;
+}
+
+void UpdateMin(std::atomic<int64_t>& a, int64_t v) {
+  int64_t cur = a.load(std::memory_order_relaxed);
+  while (v < cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+void UpdateMax(std::atomic<int64_t>& a, int64_t v) {
+  int64_t cur = a.load(std::memory_order_relaxed);
+  while (v > cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
+  }
+}
+
+}  // namespace
+
+Head::Head() : Head(HeadOptions()) {}
+Head::Head(HeadOptions options) : options_(options), blocks_(std::make_shared<BlockSet>()) {
+  ESPY_CHECK(options_.block_range > 0 && options_.max_chunk_samples > 0);
+}
 Head::~Head() = default;
+
+int64_t Head::RangeOf(int64_t ts) const {
+  int64_t r = ts / options_.block_range;
+  if (ts % options_.block_range < 0) --r;
+  return r;
+}
 
 Head::MemSeries* Head::Get(model::SeriesRef ref) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -38,6 +111,13 @@ model::SeriesRef Head::Create(model::Labels labels) {
   return AddLocked(series_.size() + 1, std::move(labels));
 }
 
+model::SeriesRef Head::LookupOrCreate(const model::Labels& labels) {
+  absl::MutexLock lock(&mu_);
+  auto it = by_labels_.find(labels);
+  if (it != by_labels_.end()) return (*it)->ref;
+  return AddLocked(series_.size() + 1, labels);
+}
+
 absl::Status Head::Recover(model::SeriesRef ref, model::Labels labels) {
   absl::MutexLock lock(&mu_);
   if (ref == 0) return absl::DataLossError("series record with ref 0");
@@ -50,33 +130,117 @@ absl::Status Head::Recover(model::SeriesRef ref, model::Labels labels) {
     return absl::DataLossError(
         fmt::format("series {} recorded under two refs (second: {})", labels.ToString(), ref));
   }
-  // Refs only grow, so the postings lists stay sorted.
-  if (ref < series_.size()) {
-    return absl::DataLossError(fmt::format("series ref {} out of order", ref));
-  }
+  // A ref below the highest one is a series re-logged after WAL truncation;
+  // the postings insert it in place.
   AddLocked(ref, std::move(labels));
   return absl::OkStatus();
 }
 
 bool Head::Exists(model::SeriesRef ref) const { return Get(ref) != nullptr; }
 
+bool Head::MarkLogged(model::SeriesRef ref, uint32_t gen) {
+  MemSeries* s = Get(ref);
+  ESPY_CHECK(s != nullptr) << "unknown series " << ref;
+  if (s->logged_gen == gen) return false;
+  s->logged_gen = gen;
+  return true;
+}
+
+void Head::CloseApp(MemSeries* s) {
+  if (s->app.num_samples() == 0) return;
+  s->chunks.emplace_back(s->app.bytes());
+  s->app = chunk::ChunkAppender();
+}
+
 void Head::Append(model::SeriesRef ref, int64_t ts, double value) {
   MemSeries* s = Get(ref);
   ESPY_CHECK(s != nullptr) << "append to unknown series " << ref;
-  absl::MutexLock lock(&StripeFor(ref));
-  std::vector<model::Sample>& v = s->samples;
-  if (v.empty() || ts > v.back().ts) {
-    v.push_back({ts, value});
-  } else {
-    auto it = std::lower_bound(v.begin(), v.end(), ts,
-                               [](const model::Sample& a, int64_t t) { return a.ts < t; });
-    if (it != v.end() && it->ts == ts) {
-      it->value = value;
-      return;
+  {
+    absl::MutexLock lock(&StripeFor(ref));
+    if (ts > s->max_t) {
+      if (s->app.num_samples() > 0 && (s->app.num_samples() >= options_.max_chunk_samples ||
+                                       RangeOf(ts) != RangeOf(s->app.min_time()))) {
+        CloseApp(s);
+      }
+      absl::Status st = s->app.Append(ts, value);
+      ESPY_CHECK(st.ok()) << st.message();
+      s->max_t = ts;
+      num_samples_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      AppendOoo(s, ts, value);
     }
-    v.insert(it, {ts, value});
   }
+  UpdateMax(max_t_, ts);
+  UpdateMin(min_t_, ts);
+}
+
+void Head::AppendOoo(MemSeries* s, int64_t ts, double value) {
+  if (s->extra == nullptr) s->extra = std::make_unique<Extra>();
+  std::vector<model::Sample>& v = s->extra->ooo;
+  auto it = std::lower_bound(v.begin(), v.end(), ts,
+                             [](const model::Sample& a, int64_t t) { return a.ts < t; });
+  if (it != v.end() && it->ts == ts) {
+    it->value = value;
+    return;
+  }
+  v.insert(it, {ts, value});
   num_samples_.fetch_add(1, std::memory_order_relaxed);
+  if (v.size() >= options_.ooo_merge_threshold) MergeOoo(s);
+}
+
+std::vector<std::string> Head::EncodeChunks(const std::vector<model::Sample>& samples) const {
+  std::vector<std::string> out;
+  chunk::ChunkAppender app;
+  for (const model::Sample& x : samples) {
+    if (app.num_samples() > 0 && (app.num_samples() >= options_.max_chunk_samples ||
+                                  RangeOf(x.ts) != RangeOf(app.min_time()))) {
+      out.emplace_back(app.bytes());
+      app = chunk::ChunkAppender();
+    }
+    absl::Status st = app.Append(x.ts, x.value);
+    ESPY_CHECK(st.ok()) << st.message();
+  }
+  if (app.num_samples() > 0) out.emplace_back(app.bytes());
+  return out;
+}
+
+void Head::MergeOoo(MemSeries* s) {
+  std::vector<model::Sample>& ooo = s->extra->ooo;
+  if (ooo.empty()) return;
+  const int64_t lo = ooo.front().ts, hi = ooo.back().ts;
+  // The chunks overlapping [lo, hi] form one run [i, j) of chunks + app.
+  const size_t n = s->chunks.size();
+  const bool has_app = s->app.num_samples() > 0;
+  auto min_of = [&](size_t k) { return k < n ? ChunkMin(s->chunks[k]) : s->app.min_time(); };
+  auto max_of = [&](size_t k) { return k < n ? ChunkMax(s->chunks[k]) : s->app.max_time(); };
+  const size_t total = n + (has_app ? 1 : 0);
+  size_t i = 0;
+  while (i < total && max_of(i) < lo) ++i;
+  size_t j = i;
+  while (j < total && min_of(j) <= hi) ++j;
+  std::vector<model::Sample> old;
+  for (size_t k = i; k < j; ++k) {
+    DecodeInto(k < n ? std::string_view(s->chunks[k]) : s->app.bytes(), INT64_MIN, INT64_MAX, &old);
+  }
+  std::vector<model::Sample> merged = MergeNewerWins(old, ooo);
+  num_samples_.fetch_sub(old.size() + ooo.size() - merged.size(), std::memory_order_relaxed);
+  std::vector<std::string> fresh = EncodeChunks(merged);
+  const bool app_touched = has_app && j == total;
+  if (app_touched) {
+    // The newest re-encoded chunk stays open for appends.
+    absl::StatusOr<chunk::ChunkAppender> app = chunk::ChunkAppender::Resume(fresh.back());
+    ESPY_CHECK(app.ok()) << app.status().message();
+    s->app = *std::move(app);
+    fresh.pop_back();
+  }
+  const size_t erase_end = std::min(j, n);
+  s->chunks.erase(s->chunks.begin() + static_cast<std::ptrdiff_t>(std::min(i, n)),
+                  s->chunks.begin() + static_cast<std::ptrdiff_t>(erase_end));
+  s->chunks.insert(s->chunks.begin() + static_cast<std::ptrdiff_t>(std::min(i, n)),
+                   std::make_move_iterator(fresh.begin()), std::make_move_iterator(fresh.end()));
+  ooo.clear();
+  ooo.shrink_to_fit();
+  if (s->extra->empty()) s->extra.reset();
 }
 
 index::Postings Head::Select(const std::vector<model::Matcher>& matchers) const {
@@ -93,13 +257,55 @@ const model::Labels& Head::SeriesLabels(model::SeriesRef ref) const {
 size_t Head::Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
                   std::vector<model::Sample>* out) const {
   MemSeries* s = Get(ref);
-  if (s == nullptr || max == 0) return 0;
-  absl::MutexLock lock(&StripeFor(ref));
-  const std::vector<model::Sample>& v = s->samples;
-  auto it = std::lower_bound(v.begin(), v.end(), mint,
-                             [](const model::Sample& a, int64_t t) { return a.ts < t; });
-  size_t n = 0;
-  for (; it != v.end() && it->ts <= maxt && n < max; ++it, ++n) out->push_back(*it);
+  if (s == nullptr || max == 0 || mint > maxt) return 0;
+  // Sources from oldest write to newest: blocks by seq, frozen chunks, their
+  // out-of-order samples, chunks, out-of-order samples.
+  std::vector<model::Sample> merged, part;
+  while (true) {
+    merged.clear();
+    const uint64_t version = blocks_version_.load();
+    std::shared_ptr<const BlockSet> blocks;
+    {
+      absl::ReaderMutexLock lock(&blocks_mu_);
+      blocks = blocks_;
+    }
+    for (const auto& e : blocks->blocks) {
+      const block::BlockMeta& m = e->block->meta();
+      if (m.maxt < mint || m.mint > maxt) continue;
+      auto it = e->id_of_ref.find(ref);
+      if (it == e->id_of_ref.end()) continue;
+      part.clear();
+      // Blocks were checksummed at open; a chunk that still fails to decode
+      // is skipped rather than failing every read of the series.
+      if (!e->block->Read(it->second, mint, maxt, &part).ok()) continue;
+      merged = MergeNewerWins(merged, part);
+    }
+    {
+      absl::MutexLock lock(&StripeFor(ref));
+      if (s->extra != nullptr && !s->extra->frozen.empty()) {
+        part.clear();
+        for (const std::string& c : s->extra->frozen) DecodeInto(c, mint, maxt, &part);
+        merged = MergeNewerWins(merged, part);
+      }
+      if (s->extra != nullptr && !s->extra->frozen_ooo.empty()) {
+        part.clear();
+        AppendRange(s->extra->frozen_ooo, mint, maxt, &part);
+        merged = MergeNewerWins(merged, part);
+      }
+      part.clear();
+      for (const std::string& c : s->chunks) DecodeInto(c, mint, maxt, &part);
+      if (s->app.num_samples() > 0) DecodeInto(s->app.bytes(), mint, maxt, &part);
+      merged = MergeNewerWins(merged, part);
+      if (s->extra != nullptr && !s->extra->ooo.empty()) {
+        part.clear();
+        AppendRange(s->extra->ooo, mint, maxt, &part);
+        merged = MergeNewerWins(merged, part);
+      }
+    }
+    if (blocks_version_.load() == version) break;
+  }
+  size_t n = std::min(max, merged.size());
+  out->insert(out->end(), merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(n));
   return n;
 }
 
@@ -111,6 +317,164 @@ std::vector<std::string> Head::LabelNames() const {
 std::vector<std::string> Head::LabelValues(std::string_view name) const {
   absl::ReaderMutexLock lock(&mu_);
   return postings_.LabelValues(name);
+}
+
+Head::MemoryStats Head::Memory() const {
+  MemoryStats m;
+  absl::ReaderMutexLock lock(&mu_);
+  uint64_t label_bytes = 0;
+  for (const auto& s : series_) {
+    if (s == nullptr) continue;
+    ++m.series;
+    label_bytes += s->labels.ByteSize() + s->labels.size() * sizeof(model::Label);
+    absl::MutexLock slock(&StripeFor(s->ref));
+    m.chunks += s->chunks.size();
+    for (const std::string& c : s->chunks) m.chunk_bytes += c.capacity();
+    if (s->app.num_samples() > 0) {
+      ++m.chunks;
+      m.chunk_bytes += s->app.bytes().size();
+    }
+    if (s->extra != nullptr) {
+      m.ooo_samples += s->extra->ooo.size();
+      for (const std::string& c : s->extra->frozen) m.chunk_bytes += c.capacity();
+      m.bytes += sizeof(Extra) + (s->extra->ooo.capacity() + s->extra->frozen_ooo.capacity()) *
+                                     sizeof(model::Sample);
+    }
+  }
+  // Per series: the MemSeries, its slot in series_, the labels hash set and
+  // one entry per label in the postings (plus the all-series list).
+  m.bytes += m.chunk_bytes + label_bytes + m.series * (sizeof(MemSeries) + 8 + 16 + 8);
+  for (const auto& s : series_) {
+    if (s != nullptr) m.bytes += (s->labels.size()) * sizeof(model::SeriesRef);
+  }
+  return m;
+}
+
+uint64_t Head::Freeze(int64_t cut_t) {
+  uint64_t frozen_series = 0;
+  int64_t new_min = INT64_MAX;
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& sp : series_) {
+    MemSeries* s = sp.get();
+    if (s == nullptr) continue;
+    absl::MutexLock slock(&StripeFor(s->ref));
+    ESPY_CHECK(s->extra == nullptr || (s->extra->frozen.empty() && s->extra->frozen_ooo.empty()))
+        << "Freeze with frozen data left";
+    size_t k = 0;
+    while (k < s->chunks.size() && ChunkMax(s->chunks[k]) < cut_t) ++k;
+    bool take_app = k == s->chunks.size() && s->app.num_samples() > 0 && s->app.max_time() < cut_t;
+    size_t ooo_k = 0;
+    if (s->extra != nullptr) {
+      const auto& ooo = s->extra->ooo;
+      while (ooo_k < ooo.size() && ooo[ooo_k].ts < cut_t) ++ooo_k;
+    }
+    if (k > 0 || take_app || ooo_k > 0) {
+      ++frozen_series;
+      if (s->extra == nullptr) s->extra = std::make_unique<Extra>();
+      Extra& x = *s->extra;
+      x.frozen.assign(std::make_move_iterator(s->chunks.begin()),
+                      std::make_move_iterator(s->chunks.begin() + static_cast<std::ptrdiff_t>(k)));
+      s->chunks.erase(s->chunks.begin(), s->chunks.begin() + static_cast<std::ptrdiff_t>(k));
+      if (take_app) {
+        x.frozen.emplace_back(s->app.bytes());
+        s->app = chunk::ChunkAppender();
+      }
+      x.frozen_ooo.assign(x.ooo.begin(), x.ooo.begin() + static_cast<std::ptrdiff_t>(ooo_k));
+      x.ooo.erase(x.ooo.begin(), x.ooo.begin() + static_cast<std::ptrdiff_t>(ooo_k));
+    }
+    if (!s->chunks.empty()) new_min = std::min(new_min, ChunkMin(s->chunks.front()));
+    if (s->app.num_samples() > 0) new_min = std::min(new_min, s->app.min_time());
+    if (s->extra != nullptr && !s->extra->ooo.empty()) {
+      new_min = std::min(new_min, s->extra->ooo.front().ts);
+    }
+  }
+  // Appends racing with this scan only lower min_t_ further; keeping the
+  // smaller value is safe (a later Freeze finds nothing and resets it).
+  min_t_.store(new_min, std::memory_order_relaxed);
+  return frozen_series;
+}
+
+absl::Status Head::ForEachFrozen(
+    const std::function<absl::Status(model::SeriesRef, const model::Labels&,
+                                     const std::vector<std::string>&)>& fn) const {
+  std::vector<MemSeries*> all;
+  {
+    absl::ReaderMutexLock lock(&mu_);
+    for (const auto& sp : series_) {
+      if (sp != nullptr) all.push_back(sp.get());
+    }
+  }
+  std::vector<std::string> chunks;
+  std::vector<model::Sample> samples;
+  for (MemSeries* s : all) {
+    chunks.clear();
+    {
+      absl::MutexLock slock(&StripeFor(s->ref));
+      if (s->extra == nullptr) continue;
+      const Extra& x = *s->extra;
+      if (x.frozen.empty() && x.frozen_ooo.empty()) continue;
+      if (x.frozen_ooo.empty()) {
+        chunks = x.frozen;
+      } else {
+        samples.clear();
+        for (const std::string& c : x.frozen) DecodeInto(c, INT64_MIN, INT64_MAX, &samples);
+        chunks = EncodeChunks(MergeNewerWins(samples, x.frozen_ooo));
+      }
+    }
+    ESPY_RETURN_IF_ERROR(fn(s->ref, s->labels, chunks));
+  }
+  return absl::OkStatus();
+}
+
+void Head::ClearFrozen() {
+  blocks_version_.fetch_add(1);
+  absl::ReaderMutexLock lock(&mu_);
+  for (const auto& sp : series_) {
+    MemSeries* s = sp.get();
+    if (s == nullptr) continue;
+    absl::MutexLock slock(&StripeFor(s->ref));
+    if (s->extra == nullptr) continue;
+    uint64_t dropped = s->extra->frozen_ooo.size();
+    for (const std::string& c : s->extra->frozen) dropped += chunk::ReadChunkHeader(c)->num_samples;
+    num_samples_.fetch_sub(std::min(dropped, num_samples_.load()), std::memory_order_relaxed);
+    s->extra->frozen.clear();
+    s->extra->frozen.shrink_to_fit();
+    s->extra->frozen_ooo.clear();
+    s->extra->frozen_ooo.shrink_to_fit();
+    if (s->extra->empty()) s->extra.reset();
+  }
+}
+
+void Head::ReplaceBlocks(const std::vector<std::shared_ptr<const block::Block>>& add,
+                         const std::vector<uint64_t>& remove) {
+  std::vector<std::shared_ptr<const BlockEntry>> fresh;
+  for (const auto& b : add) {
+    auto e = std::make_shared<BlockEntry>();
+    e->block = b;
+    e->id_of_ref.reserve(b->num_series());
+    for (uint32_t id = 0; id < b->num_series(); ++id) {
+      e->id_of_ref.emplace(LookupOrCreate(b->Labels(id)), id);
+    }
+    fresh.push_back(std::move(e));
+  }
+  absl::MutexLock lock(&blocks_mu_);
+  auto next = std::make_shared<BlockSet>();
+  for (const auto& e : blocks_->blocks) {
+    if (std::find(remove.begin(), remove.end(), e->block->meta().seq) == remove.end()) {
+      next->blocks.push_back(e);
+    }
+  }
+  for (auto& e : fresh) next->blocks.push_back(std::move(e));
+  std::sort(next->blocks.begin(), next->blocks.end(), [](const auto& a, const auto& b) {
+    return a->block->meta().seq < b->block->meta().seq;
+  });
+  blocks_ = std::move(next);
+  blocks_version_.fetch_add(1);
+}
+
+std::vector<std::shared_ptr<const BlockEntry>> Head::Blocks() const {
+  absl::ReaderMutexLock lock(&blocks_mu_);
+  return blocks_->blocks;
 }
 
 }  // namespace espy::storage::head

@@ -1,6 +1,11 @@
-// Head: the in-memory part of the storage: every series (labels -> ref), the
-// label index, and the recent samples of each series. The WAL makes it
-// durable; storage::Db owns both.
+// Head: the in-memory part of the storage and the registry of every series
+// (labels -> ref, label index). Recent samples are kept as compressed chunks
+// (docs/format/chunk.md) cut at 120 samples or a block-range boundary;
+// out-of-order samples go to a small sorted per-series buffer that wins over
+// the chunks on the same timestamp and is merged into them once it fills.
+// Persisted blocks are attached to the head (AddBlocks), so Read, Select,
+// LabelNames and LabelValues cover blocks + head. storage::Db owns the head,
+// the WAL that makes it durable, and the blocks it is cut into.
 #pragma once
 
 #include <atomic>
@@ -9,20 +14,42 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
 #include "model/labels.h"
 #include "model/matcher.h"
+#include "storage/block/block.h"
+#include "storage/chunk/chunk.h"
 #include "storage/index/postings.h"
 
 namespace espy::storage::head {
 
+struct HeadOptions {
+  // Chunks never span a multiple of this (ms): the unit blocks are cut in.
+  int64_t block_range = 2 * 3600 * 1000;
+  // A chunk is closed once it holds this many samples (Gorilla's sweet spot:
+  // longer chunks compress a little better but cost more to decode partly).
+  uint32_t max_chunk_samples = 120;
+  // Out-of-order samples of one series buffered before they are merged into
+  // its chunks. Larger: cheaper bursts of backfill, more memory per series.
+  uint32_t ooo_merge_threshold = 32;
+};
+
+// A persisted block attached to the head, with the head ref of each of its
+// series. Immutable.
+struct BlockEntry {
+  std::shared_ptr<const block::Block> block;
+  absl::flat_hash_map<model::SeriesRef, uint32_t> id_of_ref;
+};
+
 // Thread-safe. Series are created and samples appended by one writer at a
 // time (the Db's commit loop or WAL replay); readers may run concurrently
-// and never block the writer for longer than a copy of what they read.
+// and never block the writer for longer than a copy of one series' data.
 class Head {
  public:
   Head();
+  explicit Head(HeadOptions options);
   ~Head();
   Head(const Head&) = delete;
   Head& operator=(const Head&) = delete;
@@ -32,22 +59,31 @@ class Head {
   // Adds a series with the next free ref and returns it.
   // REQUIRES: Lookup(labels) == 0.
   model::SeriesRef Create(model::Labels labels);
+  // Lookup, and Create when missing, atomically.
+  model::SeriesRef LookupOrCreate(const model::Labels& labels);
   // WAL replay: adds a series under the ref it was written with. A ref seen
   // before with the same labels is fine; with other labels, DataLoss.
   absl::Status Recover(model::SeriesRef ref, model::Labels labels);
 
   // Adds or overwrites (same ts: the later write wins) one sample.
-  // REQUIRES: ref was returned by Create or Recover.
+  // REQUIRES: ref was returned by Create, LookupOrCreate or Recover.
   void Append(model::SeriesRef ref, int64_t ts, double value);
   bool Exists(model::SeriesRef ref) const;
 
-  // Refs of the series that satisfy all matchers, ascending.
+  // WAL bookkeeping for the Db: returns true the first time it is called for
+  // `ref` with generation `gen` (the series must then be written to the WAL
+  // again: its record was in a truncated segment or never written).
+  bool MarkLogged(model::SeriesRef ref, uint32_t gen);
+
+  // Refs of the series that satisfy all matchers, ascending (head and
+  // attached blocks).
   index::Postings Select(const std::vector<model::Matcher>& matchers) const;
   // Labels of a series; the reference stays valid for the Head's lifetime.
   // REQUIRES: Exists(ref).
   const model::Labels& SeriesLabels(model::SeriesRef ref) const;
   // Appends to *out the samples of `ref` with ts in [mint, maxt], oldest
-  // first, at most `max` of them. Returns how many were appended.
+  // first, at most `max` of them, from the attached blocks and the head
+  // (a consistent snapshot). Returns how many were appended.
   size_t Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
               std::vector<model::Sample>* out) const;
 
@@ -55,15 +91,68 @@ class Head {
   std::vector<std::string> LabelValues(std::string_view name) const;
 
   uint64_t num_series() const { return num_series_.load(std::memory_order_relaxed); }
+  // Samples held in memory (an upper bound until out-of-order buffers merge).
   uint64_t num_samples() const { return num_samples_.load(std::memory_order_relaxed); }
+  // Newest sample timestamp ever appended; INT64_MIN when none.
+  int64_t max_time() const { return max_t_.load(std::memory_order_relaxed); }
+  // Oldest timestamp of unfrozen data (a lower bound); INT64_MAX when none.
+  int64_t min_time() const { return min_t_.load(std::memory_order_relaxed); }
+
+  struct MemoryStats {
+    uint64_t series = 0;
+    uint64_t chunks = 0;
+    uint64_t chunk_bytes = 0;  // encoded bytes of closed, open and frozen chunks
+    uint64_t ooo_samples = 0;
+    uint64_t bytes = 0;  // estimate of all memory held for series, index included
+  };
+  // Walks every series (O(series)); for /metrics.
+  MemoryStats Memory() const;
+
+  // ---- Cutting blocks (storage::Db) ----
+
+  // Moves every chunk and out-of-order sample with ts < cut_t aside
+  // ("frozen"): still read, but no longer changed, so they can be written to
+  // a block. Returns the number of series with frozen data.
+  // REQUIRES: called on the writer thread; no frozen data left (ClearFrozen).
+  uint64_t Freeze(int64_t cut_t);
+  // Calls fn(ref, labels, chunks) for each series with frozen data, in ref
+  // order, with its frozen samples as encoded chunks (out-of-order samples
+  // merged in; each chunk within one block range, in time order).
+  absl::Status ForEachFrozen(
+      const std::function<absl::Status(model::SeriesRef, const model::Labels&,
+                                       const std::vector<std::string>&)>& fn) const;
+  // Drops the frozen data, once it is readable from attached blocks.
+  void ClearFrozen();
+
+  // Attaches blocks and detaches the ones whose seq is in `remove`,
+  // atomically for readers. Series of new blocks missing from the head are
+  // created.
+  void ReplaceBlocks(const std::vector<std::shared_ptr<const block::Block>>& add,
+                     const std::vector<uint64_t>& remove);
+  // The attached blocks, ascending seq.
+  std::vector<std::shared_ptr<const BlockEntry>> Blocks() const;
+
+  // Encodes sorted, unique samples as chunks split at the block range and
+  // at max_chunk_samples (for block writing and compaction).
+  std::vector<std::string> EncodeChunks(const std::vector<model::Sample>& samples) const;
 
  private:
+  struct Extra {
+    std::vector<model::Sample> ooo;   // sorted, unique ts; newer than chunk data
+    std::vector<std::string> frozen;  // chunks being written to a block
+    std::vector<model::Sample> frozen_ooo;
+    bool empty() const { return ooo.empty() && frozen.empty() && frozen_ooo.empty(); }
+  };
   struct MemSeries {
     MemSeries(model::SeriesRef r, model::Labels l) : ref(r), labels(std::move(l)) {}
     const model::SeriesRef ref;
     const model::Labels labels;
-    // Sorted by ts, unique ts. Guarded by the head's stripe lock for `ref`.
-    std::vector<model::Sample> samples;
+    // The rest is guarded by the head's stripe lock for `ref`.
+    int64_t max_t = INT64_MIN;        // newest in-order timestamp (chunks + app)
+    uint32_t logged_gen = 0;          // writer thread only
+    chunk::ChunkAppender app;         // the open chunk (maybe empty)
+    std::vector<std::string> chunks;  // closed; sorted, disjoint, before app
+    std::unique_ptr<Extra> extra;
   };
   // Hash and equality over the labels a MemSeries points to, with lookups
   // by a bare Labels (no copy) through absl's transparent functors.
@@ -81,13 +170,22 @@ class Head {
       return L(a) == L(b);
     }
   };
+  struct BlockSet {
+    std::vector<std::shared_ptr<const BlockEntry>> blocks;  // ascending seq
+  };
   static constexpr size_t kStripes = 1024;  // sample locks, by ref
 
   MemSeries* Get(model::SeriesRef ref) const;
   model::SeriesRef AddLocked(model::SeriesRef ref, model::Labels labels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Mutex& StripeFor(model::SeriesRef ref) const { return stripes_[ref % kStripes]; }
+  // REQUIRES: the series' stripe lock.
+  void CloseApp(MemSeries* s);
+  void AppendOoo(MemSeries* s, int64_t ts, double value);
+  void MergeOoo(MemSeries* s);
+  int64_t RangeOf(int64_t ts) const;
 
+  const HeadOptions options_;
   mutable absl::Mutex mu_;
   // series_[ref - 1]; null for refs lost to WAL corruption. MemSeries never
   // move, so pointers handed out stay valid.
@@ -97,6 +195,14 @@ class Head {
   mutable absl::Mutex stripes_[kStripes];
   std::atomic<uint64_t> num_series_{0};
   std::atomic<uint64_t> num_samples_{0};
+  std::atomic<int64_t> max_t_{INT64_MIN};
+  std::atomic<int64_t> min_t_{INT64_MAX};
+
+  mutable absl::Mutex blocks_mu_;
+  std::shared_ptr<const BlockSet> blocks_ ABSL_GUARDED_BY(blocks_mu_);
+  // Bumped before frozen data is dropped: a reader that saw the old block set
+  // and then missed the frozen data notices and reads again.
+  std::atomic<uint64_t> blocks_version_{0};
 };
 
 }  // namespace espy::storage::head

@@ -42,9 +42,24 @@ Postings Without(const Postings& a, const Postings& b) {
   return out;
 }
 
+namespace {
+
+// Appends in the common case; a ref below the last (WAL replay after
+// truncation re-logs old series late) is inserted in place.
+void InsertSorted(Postings* list, model::SeriesRef ref) {
+  if (list->empty() || list->back() < ref) {
+    list->push_back(ref);
+    return;
+  }
+  auto it = std::lower_bound(list->begin(), list->end(), ref);
+  if (it == list->end() || *it != ref) list->insert(it, ref);
+}
+
+}  // namespace
+
 void MemPostings::Add(model::SeriesRef ref, const model::Labels& labels) {
-  all_.push_back(ref);
-  for (const model::Label& l : labels.items()) by_name_[l.name][l.value].push_back(ref);
+  InsertSorted(&all_, ref);
+  for (const model::Label& l : labels.items()) InsertSorted(&by_name_[l.name][l.value], ref);
 }
 
 const Postings& MemPostings::Get(std::string_view name, std::string_view value) const {

@@ -21,8 +21,9 @@ Postings Intersect(const Postings& a, const Postings& b);
 Postings Merge(const std::vector<const Postings*>& lists);  // union
 Postings Without(const Postings& a, const Postings& b);     // a minus b
 
-// Thread-compatible: the owner locks. Refs must be added in increasing order
-// (the head hands them out that way), which keeps every list sorted for free.
+// Thread-compatible: the owner locks. Refs are normally added in increasing
+// order (the head hands them out that way), which keeps every list sorted
+// for free; a smaller ref is inserted in place (slower, but rare: replay).
 class MemPostings {
  public:
   void Add(model::SeriesRef ref, const model::Labels& labels);
