@@ -87,6 +87,8 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
  private:
+  static constexpr size_t kFirstReadBytes = 16 << 10;
+
   const ServerOptions& options() const { return server_.options_; }
 
   void ReadHeader() {
@@ -94,18 +96,48 @@ class Session : public std::enable_shared_from_this<Session> {
     parser_.emplace();
     parser_->header_limit(static_cast<uint32_t>(options().max_header_bytes));
     parser_->body_limit(options().max_body_bytes);
+    if (buffer_.size() > 0) return ReadRestOfHeader();  // pipelined bytes already here
+    // Idle until the first byte of the next request; from then on the
+    // request must arrive within the I/O timeout.
     waiting_for_request_ = true;
     stream_.expires_after(options().idle_timeout);
+    stream_.async_read_some(buffer_.prepare(kFirstReadBytes),
+                            [self = shared_from_this()](beast::error_code ec, size_t n) {
+                              self->waiting_for_request_ = false;
+                              if (ec) return self->OnReadError(ec);
+                              self->buffer_.commit(n);
+                              if (self->HeaderTooLarge()) {
+                                return self->OnReadError(bhttp::error::header_limit);
+                              }
+                              self->ReadRestOfHeader();
+                            });
+  }
+
+  // Whether the bytes of the first read already hold more header than
+  // allowed (so an oversized header is refused before it is parsed).
+  bool HeaderTooLarge() const {
+    std::string_view data(static_cast<const char*>(buffer_.data().data()), buffer_.size());
+    size_t end = data.find("\r\n\r\n");
+    size_t header_bytes = end == std::string_view::npos ? data.size() : end + 4;
+    return header_bytes > options().max_header_bytes;
+  }
+
+  void ReadRestOfHeader() {
+    stream_.expires_after(options().io_timeout);
     bhttp::async_read_header(
         stream_, buffer_, *parser_,
-        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+        [self = shared_from_this()](beast::error_code ec, size_t header_bytes) {
+          // Beast applies its header limit per read, not to a header that
+          // trickles in over several: check the total here.
+          if (!ec && header_bytes > self->options().max_header_bytes)
+            ec = bhttp::error::header_limit;
+          self->OnHeader(ec);
+        });
   }
 
   void OnHeader(beast::error_code ec) {
-    waiting_for_request_ = false;
     if (ec) return OnReadError(ec);
     start_ = std::chrono::steady_clock::now();
-    stream_.expires_after(options().io_timeout);
     const auto& header = parser_->get();
     if (beast::iequals(header[bhttp::field::expect], "100-continue")) {
       auto cont =
