@@ -9,7 +9,9 @@
 #include "base/log.h"
 #include "config/config.h"
 #include "http/api.h"
+#include "http/prom_api.h"
 #include "http/server.h"
+#include "server/data_dir_lock.h"
 #include "storage/db.h"
 
 #ifndef ESPY_VERSION
@@ -43,10 +45,19 @@ int Serve(const config::ServeConfig& cfg) {
   log->info("msg=starting version={} data_dir={} listen={}:{}", ESPY_VERSION, cfg.data_dir,
             cfg.listen_host, cfg.listen_port);
 
+  // Held until exit: a second server on the same data dir would interleave
+  // its writes with ours.
+  auto dir_lock = server::DataDirLock::Acquire(cfg.data_dir);
+  if (!dir_lock.ok()) {
+    log->critical("msg=\"cannot open storage\" err=\"{}\"", dir_lock.status().message());
+    return 1;
+  }
+
   storage::DbOptions db_options;
   db_options.dir = cfg.data_dir;
   db_options.fsync = cfg.fsync;
   db_options.logger = base::MakeLogger("storage", cfg.log_level);
+  db_options.retention_ms = cfg.retention.count();
   auto db = storage::Db::Open(db_options);
   if (!db.ok()) {
     log->critical("msg=\"cannot open storage\" err=\"{}\"", db.status().message());
@@ -62,6 +73,9 @@ int Serve(const config::ServeConfig& cfg) {
   http::Router router;
   http::RegisterV1Metrics(router, api);
   http::RegisterStatus(router, api);
+  http::PromApiOptions prom_api;
+  prom_api.espy_version = ESPY_VERSION;
+  http::RegisterPromApi(router, api, prom_api);
 
   http::ServerOptions server_options;
   server_options.host = cfg.listen_host;
@@ -85,8 +99,8 @@ int Serve(const config::ServeConfig& cfg) {
   int sig = 0;
   sigwait(&signals, &sig);
   auto start = std::chrono::steady_clock::now();
-  log->info("msg=\"shutting down\" signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   ready = false;
+  log->info("msg=\"shutting down\" signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   server.Shutdown();
   (*db)->Close();
   log->info("msg=stopped duration_ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -121,7 +135,9 @@ int Main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; a usage error exits 2, like a bad setting.
+    int code = app.exit(e);
+    return code == 0 ? 0 : 2;
   }
 
   if (version->parsed()) {
