@@ -6,6 +6,7 @@
 #include "base/fmt_absl.h"
 #include "base/status_macros.h"
 #include "fmt/format.h"
+#include "storage/compact.h"
 #include "storage/crash_point.h"
 #include "storage/record/record.h"
 
@@ -502,14 +503,72 @@ absl::Status Db::ApplyRetention() {
   return absl::OkStatus();
 }
 
+int64_t Db::MaxBlockRange() const {
+  int64_t r = options_.max_block_range;
+  if (r <= 0) {
+    r = 24 * 3600 * 1000;
+    if (options_.retention_ms > 0) r = std::min(r, options_.retention_ms / 10);
+  }
+  return std::max(options_.block_range, AlignDown(r, options_.block_range));
+}
+
+absl::Status Db::Compact(int64_t complete_before) {
+  std::vector<std::shared_ptr<const head::BlockEntry>> entries = head_.Blocks();
+  std::vector<block::BlockMeta> metas;
+  metas.reserve(entries.size());
+  for (const auto& e : entries) metas.push_back(e->block->meta());
+  for (const std::vector<size_t>& group :
+       PlanCompactions(metas, MaxBlockRange(), complete_before)) {
+    auto start = std::chrono::steady_clock::now();
+    std::vector<std::shared_ptr<const block::Block>> sources;
+    std::vector<uint64_t> seqs;
+    for (size_t i : group) {
+      sources.push_back(entries[i]->block);
+      seqs.push_back(metas[i].seq);
+    }
+    // The merged block gets the newest seq: no other block overlaps the
+    // group (PlanCompactions), so no write is reordered. A crash after the
+    // rename leaves it beside its sources, holding the same samples; the next
+    // round merges them again.
+    ESPY_ASSIGN_OR_RETURN(block::BlockMeta meta, CompactBlocks(BlocksDir(), sources, next_seq_++,
+                                                               options_.compacted_chunk_samples));
+    CrashPoint("compact_after_rename");
+    absl::StatusOr<std::shared_ptr<block::Block>> merged =
+        block::Block::Open(BlocksDir() + "/" + meta.DirName());
+    if (!merged.ok()) {
+      // Keep the sources; drop the block that does not read back.
+      RemoveBlockDir(meta.DirName());
+      return absl::DataLossError(fmt::format("compacted block {} does not read back: {}",
+                                             meta.DirName(), merged.status().message()));
+    }
+    head_.ReplaceBlocks({*merged}, seqs);
+    for (const auto& src : sources) RemoveBlockDir(src->meta().DirName());
+    compactions_.fetch_add(1, std::memory_order_relaxed);
+    blocks_compacted_.fetch_add(sources.size(), std::memory_order_relaxed);
+    uint64_t source_bytes = 0;
+    for (const auto& src : sources) {
+      source_bytes += src->meta().chunks_bytes + src->meta().index_bytes;
+    }
+    options_.logger->info(
+        "msg=\"compacted blocks\" sources={} block={} mint={} maxt={} series={} samples={} "
+        "bytes_before={} bytes_after={} duration_ms={}",
+        sources.size(), meta.DirName(), meta.mint, meta.maxt, meta.num_series, meta.num_samples,
+        source_bytes, meta.chunks_bytes + meta.index_bytes,
+        Millis(std::chrono::steady_clock::now() - start));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Db::Maintain() {
   absl::MutexLock lock(&maint_mu_);
   const int64_t max_t = head_.max_time();
+  int64_t cut_t = INT64_MIN;
   if (max_t != INT64_MIN) {
-    const int64_t cut_t = AlignDown(max_t - options_.block_range / 2, options_.block_range);
+    cut_t = AlignDown(max_t - options_.block_range / 2, options_.block_range);
     if (frozen_pending_ || head_.min_time() < cut_t) ESPY_RETURN_IF_ERROR(CutBlocks(cut_t));
   }
-  return ApplyRetention();
+  ESPY_RETURN_IF_ERROR(ApplyRetention());
+  return Compact(cut_t);
 }
 
 absl::Status Db::FlushHead() {
@@ -580,6 +639,8 @@ DbStats Db::stats() const {
   s.blocks_written = blocks_written_.load(std::memory_order_relaxed);
   s.blocks_quarantined = blocks_quarantined_.load(std::memory_order_relaxed);
   s.blocks_expired = blocks_expired_.load(std::memory_order_relaxed);
+  s.compactions = compactions_.load(std::memory_order_relaxed);
+  s.blocks_compacted = blocks_compacted_.load(std::memory_order_relaxed);
   s.series_limit_rejections = limit_rejections_.load(std::memory_order_relaxed);
   return s;
 }

@@ -48,6 +48,13 @@ struct DbOptions {
   // How often the background thread looks for head data to persist and
   // blocks to expire; 0 runs no background thread (tests call Maintain()).
   int64_t maintenance_interval_ms = 60'000;
+  // Compaction merges blocks that overlap, and the blocks of each finished
+  // window of this many ms (aligned), into one block. 0 picks
+  // min(24h, retention / 10) rounded down to a multiple of block_range, at
+  // least block_range (then only overlapping blocks are merged).
+  int64_t max_block_range = 0;
+  // Samples per chunk in blocks made by compaction (head chunks hold 120).
+  uint32_t compacted_chunk_samples = 1000;
 };
 
 struct DbStats {
@@ -72,6 +79,8 @@ struct DbStats {
   uint64_t blocks_written = 0;           // since start
   uint64_t blocks_quarantined = 0;       // since start: corrupt blocks moved aside
   uint64_t blocks_expired = 0;           // since start: deleted by retention
+  uint64_t compactions = 0;              // since start: blocks made by merging others
+  uint64_t blocks_compacted = 0;         // since start: source blocks merged away
   uint64_t series_limit_rejections = 0;  // batches refused by a series limit
 };
 
@@ -109,7 +118,8 @@ class Db {
 
   // One round of background work, also run by the background thread:
   // persists head data older than (newest - block_range / 2), aligned down
-  // to the block range, truncates the WAL behind it, and drops expired blocks.
+  // to the block range, truncates the WAL behind it, drops expired blocks,
+  // and compacts blocks (see DbOptions::max_block_range).
   absl::Status Maintain();
   // Persists all head data to blocks now (tests, tools, shutdown).
   absl::Status FlushHead();
@@ -153,6 +163,11 @@ class Db {
   // data), writes it to blocks, attaches them and truncates the WAL.
   absl::Status CutBlocks(int64_t cut_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
   absl::Status ApplyRetention() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Merges the blocks PlanCompactions picks; windows ending at or before
+  // complete_before are done. Sources are detached and deleted once the
+  // merged block is in place.
+  absl::Status Compact(int64_t complete_before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  int64_t MaxBlockRange() const;
   void RemoveBlockDir(const std::string& name);
   std::string BlocksDir() const { return options_.dir + "/blocks"; }
 
@@ -190,6 +205,8 @@ class Db {
   std::atomic<uint64_t> blocks_written_{0};
   std::atomic<uint64_t> blocks_quarantined_{0};
   std::atomic<uint64_t> blocks_expired_{0};
+  std::atomic<uint64_t> compactions_{0};
+  std::atomic<uint64_t> blocks_compacted_{0};
   std::atomic<uint64_t> limit_rejections_{0};
 
   std::jthread committer_;

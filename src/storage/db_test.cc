@@ -248,6 +248,60 @@ TEST_F(DbTest, RetentionDropsWholeExpiredBlocks) {
   EXPECT_EQ(0, CountDirs("blocks"));
 }
 
+TEST_F(DbTest, OverlappingBlocksAreCompactedWithLaterWritesWinning) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 5}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 20}, {4000, 40}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_EQ(2u, db_->stats().blocks);
+  ASSERT_TRUE(db_->Maintain().ok());
+  DbStats s = db_->stats();
+  EXPECT_EQ(1u, s.blocks);
+  EXPECT_EQ(1u, s.compactions);
+  EXPECT_EQ(2u, s.blocks_compacted);
+  EXPECT_EQ(5u, s.block_samples);
+  const std::map<int64_t, double> want_a = {{1000, 1}, {2000, 20}, {3000, 3}, {4000, 40}};
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 5}}), ReadMap("b"));
+  EXPECT_EQ(1, CountDirs("blocks"));
+  Reopen();
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_EQ(1u, db_->stats().blocks);
+  EXPECT_EQ(2, db_->head().Blocks()[0]->block->meta().level);
+}
+
+TEST_F(DbTest, SmallBlocksOfAFinishedWindowAreMergedIntoFullChunks) {
+  options_.max_block_range = 8 * kHour;
+  Reopen();
+  // One sample every 10 minutes for 10h: the cut at 8h makes four 2h blocks
+  // that fill the window [0, 8h), which is then merged.
+  for (int i = 0; i < 60; ++i) {
+    model::SampleBatch b = Batch("a", {{i * 600'000, double(i)}});
+    ASSERT_TRUE(db_->CommitAndWait(std::move(b)).ok());
+  }
+  ASSERT_TRUE(db_->Maintain().ok());
+  DbStats s = db_->stats();
+  EXPECT_EQ(4u, s.blocks_written);
+  EXPECT_EQ(1u, s.blocks);
+  EXPECT_EQ(4u, s.blocks_compacted);
+  EXPECT_EQ(48u, s.block_samples);
+  auto blocks = db_->head().Blocks();
+  ASSERT_EQ(1u, blocks.size());
+  EXPECT_EQ(0, blocks[0]->block->meta().mint);
+  EXPECT_EQ(47 * 600'000, blocks[0]->block->meta().maxt);
+  EXPECT_EQ(1u, blocks[0]->block->Chunks(0).size());  // 48 samples in one chunk
+  EXPECT_EQ(60u, ReadMap("a").size());
+  // The window is done: more rounds leave the merged block alone.
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(1u, db_->stats().compactions);
+  Reopen();
+  auto m = ReadMap("a");
+  ASSERT_EQ(60u, m.size());
+  EXPECT_EQ(47, m[47 * 600'000]);
+  EXPECT_EQ(1u, db_->stats().blocks);
+}
+
 TEST_F(DbTest, MaxSeriesLimitRejectsTheWholeBatch) {
   options_.max_series = 2;
   Reopen();
@@ -283,7 +337,9 @@ TEST_F(DbTest, BackfillLandsInBlocksOfItsOwnRange) {
     ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{i * 10 * kHour, double(i)}})).ok());
   }
   ASSERT_TRUE(db_->Maintain().ok());
-  EXPECT_EQ(5u, db_->stats().blocks);  // one per 2h range touched
+  EXPECT_EQ(5u, db_->stats().blocks_written);  // one per 2h range touched
+  // Then compaction merges each finished 24h window: [0, 24h), [24h, 48h).
+  EXPECT_EQ(2u, db_->stats().blocks);
   EXPECT_EQ(6u, ReadMap("a").size());
   Reopen();
   EXPECT_EQ(6u, ReadMap("a").size());

@@ -66,7 +66,7 @@ void BM_HeadAppend(benchmark::State& state) {
 }
 BENCHMARK(BM_HeadAppend)->Unit(benchmark::kMillisecond);
 
-// Bytes per sample on disk after FlushHead (blocks only).
+// Bytes per sample on disk after FlushHead and compaction (blocks only).
 void BytesPerSample(benchmark::State& state, int series, int points, int cdec, int gdec) {
   auto batches = Workload(series, points, cdec, gdec);
   for (auto _ : state) {
@@ -79,8 +79,29 @@ void BytesPerSample(benchmark::State& state, int series, int points, int cdec, i
     for (auto& b : batches) (void)(*db)->CommitAndWait(b);
     (void)(*db)->FlushHead();
     DbStats s = (*db)->stats();
-    state.counters["bytes_per_sample"] =
+    state.counters["bytes_per_sample_uncompacted"] =
         static_cast<double>(s.block_bytes) / static_cast<double>(s.block_samples);
+    state.counters["blocks_uncompacted"] = static_cast<double>(s.blocks);
+    // Compaction merges the finished 24h windows.
+    if (absl::Status st = (*db)->Maintain(); !st.ok()) state.SkipWithError(st.ToString().c_str());
+    s = (*db)->stats();
+    uint64_t index_bytes = 0, merged_bytes = 0, merged_samples = 0;
+    for (const auto& e : (*db)->head().Blocks()) {
+      const block::BlockMeta& m = e->block->meta();
+      index_bytes += m.index_bytes;
+      if (m.level > 1) {  // made by compaction: the steady state of old data
+        merged_bytes += m.chunks_bytes + m.index_bytes;
+        merged_samples += m.num_samples;
+      }
+    }
+    if (merged_samples > 0) {
+      state.counters["bytes_per_sample_compacted_blocks"] =
+          static_cast<double>(merged_bytes) / static_cast<double>(merged_samples);
+    }
+    const double samples = static_cast<double>(s.block_samples);
+    state.counters["bytes_per_sample"] = static_cast<double>(s.block_bytes) / samples;
+    state.counters["index_bytes_per_sample"] = static_cast<double>(index_bytes) / samples;
+    state.counters["blocks"] = static_cast<double>(s.blocks);
     db->reset();
     std::filesystem::remove_all(dir);
   }

@@ -1,8 +1,8 @@
 // Crash tests: a child process writes acknowledged samples, then is killed
-// with SIGKILL at a named point of block writing, WAL truncation or block
-// deletion (storage/crash_point.h). The parent reopens the data dir and
-// checks that every acknowledged sample is there exactly once with its last
-// written value, and that no half-written block is read.
+// with SIGKILL at a named point of block writing, WAL truncation, block
+// deletion or compaction (storage/crash_point.h). The parent reopens the data
+// dir and checks that every acknowledged sample is there exactly once with
+// its last written value, and that no half-written block is read.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,6 +91,12 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
       if (!(*db)->Maintain().ok()) ::_exit(4);  // first cut: nothing to truncate yet
       (*db)->CommitAndWait(Batch(0, 7 * kHour, 1)).IgnoreError();
     }
+    if (point == "compact_after_rename") {
+      // Two overlapping blocks for [0, 2h): the second holds a late overwrite.
+      if (!(*db)->Maintain().ok()) ::_exit(4);
+      if (!(*db)->CommitAndWait(Batch(1, 10 * kMinute, -1000)).ok()) ::_exit(3);
+      if (!(*db)->FlushHead().ok()) ::_exit(4);
+    }
     ::setenv("ESPY_CRASH_AT", point.c_str(), 1);
     (void)(*db)->Maintain();
     (void)(*db)->FlushHead();
@@ -103,6 +109,7 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
 
   std::map<int, std::map<int64_t, double>> want = Workload([](model::SampleBatch) {});
   if (point == "wal_truncate_before_remove") want[0][7 * kHour] = 1;
+  if (point == "compact_after_rename") want[1][10 * kMinute] = -1000;
   const bool expired = point == "block_delete_after_rename";
   for (int round = 0; round < 2; ++round) {
     auto db = Db::Open(Options(expired ? 40 * kHour : 6 * kHour));
@@ -141,7 +148,7 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
 INSTANTIATE_TEST_SUITE_P(Points, CrashTest,
                          ::testing::Values("block_write_before_rename", "block_write_after_rename",
                                            "wal_truncate_before_remove",
-                                           "block_delete_after_rename"));
+                                           "block_delete_after_rename", "compact_after_rename"));
 
 }  // namespace
 }  // namespace espy::storage

@@ -36,9 +36,12 @@ constexpr int kWidthSlack = 7;
 // Raw exceptions in a decimal chunk are allowed while there is at most about
 // one per this many samples; beyond that XOR is cheaper.
 constexpr uint32_t kExceptionSpacing = 8;
+// Ulp residuals of kDecimalUlp: '0' is none, '1' + this many bits of two's
+// complement, so -4..3.
+constexpr int kUlpBits = 3;
 
 // Most bits one sample can take: timestamp 5 + 64, XOR value 2 + 5 + 6 + 64
-// (a decimal value takes at most 3 + 64).
+// (a decimal value takes at most 3 + 64, or 9 + 55 + 1 + kUlpBits).
 constexpr int kMaxSampleBits = 5 + 64 + 2 + 5 + 6 + 64;
 // Unchecked reads are safe while this many bytes remain from the current
 // byte: a whole sample plus the 8 bytes the last 64-bit load touches.
@@ -74,6 +77,28 @@ bool ToScaled(double v, int k, int64_t* m) {
   if (std::bit_cast<uint64_t>(back) != std::bit_cast<uint64_t>(v)) return false;  // e.g. -0.0
   *m = mi;
   return true;
+}
+
+// m and r with bits(m / 10^k) + r == bits(v), |m| <= 2^53 and r in the
+// kUlpBits range, if there are.
+bool ToScaledUlp(double v, int k, int64_t* m, int64_t* r) {
+  double s = v * kPow10[k];
+  if (!(std::fabs(s) <= static_cast<double>(kMaxExactInteger))) return false;  // also NaN
+  int64_t mi = static_cast<int64_t>(std::rint(s));
+  double back = static_cast<double>(mi) / kPow10[k];
+  const int64_t d =
+      static_cast<int64_t>(std::bit_cast<uint64_t>(v) - std::bit_cast<uint64_t>(back));
+  constexpr int64_t kHalf = int64_t{1} << (kUlpBits - 1);
+  if (d < -kHalf || d >= kHalf) return false;  // e.g. -0.0, or not near a decimal
+  *m = mi;
+  *r = d;
+  return true;
+}
+
+// Whether a decimal (or decimal-ulp) chunk of scale k holds v without an exception.
+bool FitsScale(double v, ValueEncoding enc, int k) {
+  int64_t m, r;
+  return enc == ValueEncoding::kDecimalUlp ? ToScaledUlp(v, k, &m, &r) : ToScaled(v, k, &m);
 }
 
 template <bool kChecked>
@@ -133,6 +158,24 @@ inline Fault DecodeDecimal(BitReader& r, State& s, double divisor) {
 // Value codes (Gorilla): '0': same value; '10' + bits: XOR inside the
 // previous window; '11' + 5-bit leading zeros + 6-bit length (0 = 64) +
 // bits: XOR in a new window.
+// kDecimalUlp: a decimal code, then (unless it was an exception) the ulp
+// residual: '0', or '1' + kUlpBits two's complement bits.
+template <bool kChecked>
+inline Fault DecodeDecimalUlp(BitReader& r, State& s, double divisor) {
+  const bool exception = (r.Peek<kChecked>() >> 61) == 0b111;
+  Fault f = DecodeDecimal<kChecked>(r, s, divisor);
+  if (f != Fault::kNone || exception) return f;
+  uint64_t w = r.Peek<kChecked>();
+  if (!(w >> 63)) {
+    r.Skip(1);
+    return Fault::kNone;
+  }
+  const int64_t d = SignExtend(TopBits(w << 1, kUlpBits), kUlpBits);
+  r.Skip(1 + kUlpBits);
+  s.v = std::bit_cast<double>(std::bit_cast<uint64_t>(s.v) + static_cast<uint64_t>(d));
+  return Fault::kNone;
+}
+
 template <bool kChecked>
 inline Fault DecodeXor(BitReader& r, State& s) {
   uint64_t w = r.Peek<kChecked>();
@@ -163,6 +206,8 @@ template <ValueEncoding kEnc, bool kChecked>
 inline Fault DecodeValue(BitReader& r, State& s, double divisor) {
   if constexpr (kEnc == ValueEncoding::kDecimal) {
     return DecodeDecimal<kChecked>(r, s, divisor);
+  } else if constexpr (kEnc == ValueEncoding::kDecimalUlp) {
+    return DecodeDecimalUlp<kChecked>(r, s, divisor);
   } else {
     return DecodeXor<kChecked>(r, s);
   }
@@ -170,8 +215,15 @@ inline Fault DecodeValue(BitReader& r, State& s, double divisor) {
 
 template <bool kChecked>
 inline Fault DecodeValueDyn(ValueEncoding enc, BitReader& r, State& s, double divisor) {
-  return enc == ValueEncoding::kDecimal ? DecodeDecimal<kChecked>(r, s, divisor)
-                                        : DecodeXor<kChecked>(r, s);
+  switch (enc) {
+    case ValueEncoding::kDecimal:
+      return DecodeDecimal<kChecked>(r, s, divisor);
+    case ValueEncoding::kDecimalUlp:
+      return DecodeDecimalUlp<kChecked>(r, s, divisor);
+    case ValueEncoding::kXor:
+      break;
+  }
+  return DecodeXor<kChecked>(r, s);
 }
 
 BitReader MakeReader(std::string_view chunk) {
@@ -235,13 +287,20 @@ absl::StatusOr<ChunkHeader> ReadChunkHeader(std::string_view chunk) {
                                            version, kChunkFormatVersion));
   }
   const uint8_t enc = static_cast<uint8_t>(p[1]);
-  if (enc > kXorEncodingByte) {
-    return absl::DataLossError(
-        fmt::format("chunk: value encoding byte {} unknown (want 0..{})", enc, kXorEncodingByte));
+  if (enc > kDecimalUlpEncodingByte + kMaxDecimalScale) {
+    return absl::DataLossError(fmt::format("chunk: value encoding byte {} unknown (want 0..{})",
+                                           enc, kDecimalUlpEncodingByte + kMaxDecimalScale));
   }
   ChunkHeader h;
-  h.encoding = enc == kXorEncodingByte ? ValueEncoding::kXor : ValueEncoding::kDecimal;
-  h.scale = enc == kXorEncodingByte ? 0 : enc;
+  if (enc == kXorEncodingByte) {
+    h.encoding = ValueEncoding::kXor;
+  } else if (enc >= kDecimalUlpEncodingByte) {
+    h.encoding = ValueEncoding::kDecimalUlp;
+    h.scale = enc - kDecimalUlpEncodingByte;
+  } else {
+    h.encoding = ValueEncoding::kDecimal;
+    h.scale = enc;
+  }
   h.num_samples = encoding::DecodeFixed32(p + 2);
   h.min_time = static_cast<int64_t>(encoding::DecodeFixed64(p + 6));
   h.max_time = static_cast<int64_t>(encoding::DecodeFixed64(p + 14));
@@ -276,10 +335,20 @@ absl::Status DecodeChunk(std::string_view chunk, std::vector<int64_t>* ts,
   const size_t old_vs = vs->size();
   ts->resize(old_ts + h.num_samples);
   vs->resize(old_vs + h.num_samples);
-  absl::Status st =
-      h.encoding == ValueEncoding::kDecimal
-          ? DecodeAll<ValueEncoding::kDecimal>(h, chunk, ts->data() + old_ts, vs->data() + old_vs)
-          : DecodeAll<ValueEncoding::kXor>(h, chunk, ts->data() + old_ts, vs->data() + old_vs);
+  int64_t* t = ts->data() + old_ts;
+  double* v = vs->data() + old_vs;
+  absl::Status st;
+  switch (h.encoding) {
+    case ValueEncoding::kDecimal:
+      st = DecodeAll<ValueEncoding::kDecimal>(h, chunk, t, v);
+      break;
+    case ValueEncoding::kDecimalUlp:
+      st = DecodeAll<ValueEncoding::kDecimalUlp>(h, chunk, t, v);
+      break;
+    case ValueEncoding::kXor:
+      st = DecodeAll<ValueEncoding::kXor>(h, chunk, t, v);
+      break;
+  }
   if (!st.ok()) {
     ts->resize(old_ts);
     vs->resize(old_vs);
@@ -389,7 +458,10 @@ absl::StatusOr<ChunkAppender> ChunkAppender::Resume(std::string_view chunk) {
 void ChunkAppender::WriteHeader() {
   char* p = writer_.mutable_prefix();
   p[0] = static_cast<char>(kChunkFormatVersion);
-  p[1] = static_cast<char>(encoding_ == ValueEncoding::kXor ? kXorEncodingByte : scale_);
+  p[1] =
+      static_cast<char>(encoding_ == ValueEncoding::kXor          ? kXorEncodingByte
+                        : encoding_ == ValueEncoding::kDecimalUlp ? kDecimalUlpEncodingByte + scale_
+                                                                  : scale_);
   encoding::EncodeFixed32(p + 2, count_);
   PutFixed64At(p + 6, static_cast<uint64_t>(min_t_));
   PutFixed64At(p + 14, static_cast<uint64_t>(max_t_));
@@ -404,7 +476,7 @@ absl::Status ChunkAppender::Append(int64_t t, double v) {
     return absl::ResourceExhaustedError(
         fmt::format("chunk append: chunk is full ({} samples)", count_));
   }
-  int64_t m;
+  int64_t m, r;
   if (count_ == 0) {
     // The smallest exact decimal scale; a special value (NaN, infinity,
     // -0.0) starts as an exception and the next values decide; any other
@@ -418,18 +490,37 @@ absl::Status ChunkAppender::Append(int64_t t, double v) {
         break;
       }
     }
+    for (int k = 0; k <= kMaxDecimalScale && encoding_ == ValueEncoding::kXor; ++k) {
+      if (ToScaledUlp(v, k, &m, &r)) {
+        encoding_ = ValueEncoding::kDecimalUlp;
+        scale_ = k;
+      }
+    }
     if (encoding_ == ValueEncoding::kXor && (!std::isfinite(v) || v == 0)) {
       encoding_ = ValueEncoding::kDecimal;
     }
-  } else if (encoding_ == ValueEncoding::kDecimal && !ToScaled(v, scale_, &m)) {
+  } else if (encoding_ != ValueEncoding::kXor && !FitsScale(v, encoding_, scale_)) {
+    // In order of preference: an exact larger scale, the same or a larger
+    // scale with ulp residuals, a rare exception, XOR.
+    auto rescalable = [&](int k) { return max_abs_m_ <= kMaxExactInteger / kPow10Int[k - scale_]; };
+    ValueEncoding to = ValueEncoding::kXor;
     int rescale = -1;
-    for (int k = scale_ + 1; k <= kMaxDecimalScale && rescale < 0; ++k) {
-      if (ToScaled(v, k, &m) && max_abs_m_ <= kMaxExactInteger / kPow10Int[k - scale_]) {
+    if (encoding_ == ValueEncoding::kDecimal) {
+      for (int k = scale_ + 1; k <= kMaxDecimalScale && rescale < 0; ++k) {
+        if (ToScaled(v, k, &m) && rescalable(k)) {
+          to = ValueEncoding::kDecimal;
+          rescale = k;
+        }
+      }
+    }
+    for (int k = scale_; k <= kMaxDecimalScale && rescale < 0; ++k) {
+      if (ToScaledUlp(v, k, &m, &r) && rescalable(k)) {
+        to = ValueEncoding::kDecimalUlp;
         rescale = k;
       }
     }
     if (rescale >= 0) {
-      Reencode(ValueEncoding::kDecimal, rescale);
+      Reencode(to, rescale);
     } else if ((exceptions_ + 1) * kExceptionSpacing > count_ + kExceptionSpacing) {
       Reencode(ValueEncoding::kXor, 0);
     }
@@ -471,10 +562,10 @@ void ChunkAppender::AppendEncoded(int64_t t, double v) {
     WriteTimestamp(t);
   }
   max_t_ = t;
-  if (encoding_ == ValueEncoding::kDecimal) {
-    WriteDecimal(v);
-  } else {
+  if (encoding_ == ValueEncoding::kXor) {
     WriteXor(v);
+  } else {
+    WriteDecimal(v);
   }
   ++count_;
   WriteHeader();
@@ -503,8 +594,9 @@ void ChunkAppender::WriteTimestamp(int64_t t) {
 }
 
 void ChunkAppender::WriteDecimal(double v) {
-  int64_t m;
-  if (!ToScaled(v, scale_, &m)) {
+  int64_t m, r = 0;
+  const bool ulp = encoding_ == ValueEncoding::kDecimalUlp;
+  if (ulp ? !ToScaledUlp(v, scale_, &m, &r) : !ToScaled(v, scale_, &m)) {
     writer_.Write(0b111, 3);
     writer_.Write64(std::bit_cast<uint64_t>(v), 64);
     ++exceptions_;
@@ -516,17 +608,26 @@ void ChunkAppender::WriteDecimal(double v) {
   max_abs_m_ = std::max(max_abs_m_, abs_m);
   if (zz == 0) {
     writer_.Write(0b10, 2);
-    return;
-  }
-  const int n = 64 - std::countl_zero(zz);
-  if (n <= width_ && width_ - n <= kWidthSlack) {
-    writer_.Write(zz, width_ + 1);  // zz < 2^width_: the leading bit is the '0' code
   } else {
-    writer_.Write((uint64_t{0b110} << 6) | static_cast<uint64_t>(n), 9);
-    writer_.Write(zz, n);
-    // The first value is a delta from 0: its width says nothing about the
-    // deltas that follow.
-    width_ = count_ == 0 ? 0 : n;
+    const int n = 64 - std::countl_zero(zz);
+    if (n <= width_ && width_ - n <= kWidthSlack) {
+      writer_.Write(zz, width_ + 1);  // zz < 2^width_: the leading bit is the '0' code
+    } else {
+      writer_.Write((uint64_t{0b110} << 6) | static_cast<uint64_t>(n), 9);
+      writer_.Write(zz, n);
+      // The first value is a delta from 0: its width says nothing about the
+      // deltas that follow.
+      width_ = count_ == 0 ? 0 : n;
+    }
+  }
+  if (ulp) {
+    if (r == 0) {
+      writer_.Write(0, 1);
+    } else {
+      writer_.Write(
+          (uint64_t{1} << kUlpBits) | (static_cast<uint64_t>(r) & ((uint64_t{1} << kUlpBits) - 1)),
+          1 + kUlpBits);
+    }
   }
 }
 

@@ -30,13 +30,18 @@ constexpr size_t kChunkHeaderSize = 1 + 1 + 4 + 8 + 8;
 static_assert(kChunkHeaderSize == 22);
 
 // Values of the header's encoding byte: 0..kMaxDecimalScale mean "decimal
-// with scale k" (integers are scale 0); kXorEncodingByte means XOR.
+// with scale k" (integers are scale 0); kXorEncodingByte means XOR;
+// kDecimalUlpEncodingByte + k means "decimal with ulp residual, scale k".
 constexpr int kMaxDecimalScale = 4;
 constexpr uint8_t kXorEncodingByte = 5;
+constexpr uint8_t kDecimalUlpEncodingByte = 6;
 
 enum class ValueEncoding {
   kDecimal,  // value == m / 10^scale for int64 m with |m| <= 2^53; rare exceptions stored raw
   kXor,      // Gorilla XOR with the previous value
+  // As kDecimal, plus a per-value residual of -4..3 units in the last place:
+  // decimals that float arithmetic left a few ulps off (0.1 + 0.2).
+  kDecimalUlp,
 };
 
 struct ChunkHeader {
@@ -58,7 +63,8 @@ struct Sample {
 
 // Builds one chunk. Append picks the value encoding: the smallest decimal
 // scale that represents the values bit-exactly, rescaling (re-encoding the
-// chunk) when a value needs more decimals, storing a rare unrepresentable
+// chunk) when a value needs more decimals, adding ulp residuals when values
+// are decimals a few ulps off (kDecimalUlp), storing a rare unrepresentable
 // value (NaN, infinities, -0.0, ...) raw, and re-encoding as XOR when such
 // values become common. Single-threaded: readers take a snapshot of bytes().
 class ChunkAppender {

@@ -228,6 +228,48 @@ TEST(ChunkTest, FrequentNonDecimalValuesSwitchTheChunkToXor) {
   ExpectRoundTrip(MakeWorkload(Workload::kFloatGauge, 1000));
 }
 
+TEST(ChunkTest, DecimalsLeftOffByFloatArithmeticUseUlpResiduals) {
+  // Sums of 0.1 steps: most are a few ulps off the nearest 1-decimal double.
+  std::vector<double> v;
+  double x = 0;
+  for (int i = 0; i < 1000; ++i) v.push_back(x += (i * 37 % 1000) / 10.0);
+  std::vector<Sample> s = Regular(v);
+  ChunkAppender app;
+  for (const Sample& y : s) ASSERT_TRUE(app.Append(y.t, y.v).ok());
+  EXPECT_EQ(app.encoding(), ValueEncoding::kDecimalUlp);
+  EXPECT_EQ(app.scale(), 1);
+  ExpectRoundTrip(s);
+  // Delta ~ 10 bits, residual <= 4, timestamp 1: far below XOR's ~60.
+  EXPECT_LT(app.bytes().size(), 2.5 * s.size());
+  absl::StatusOr<ChunkHeader> h = ReadChunkHeader(app.bytes());
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->encoding, ValueEncoding::kDecimalUlp);
+  EXPECT_EQ(h->scale, 1);
+  // Resume continues the same encoding.
+  absl::StatusOr<ChunkAppender> resumed = ChunkAppender::Resume(app.bytes());
+  ASSERT_TRUE(resumed.ok()) << resumed.status();
+  EXPECT_EQ(resumed->encoding(), ValueEncoding::kDecimalUlp);
+  ASSERT_TRUE(resumed->Append(s.back().t + 10'000, x + 0.1).ok());
+  std::vector<int64_t> ts;
+  std::vector<double> vs;
+  ASSERT_TRUE(DecodeChunk(resumed->bytes(), &ts, &vs).ok());
+  EXPECT_EQ(std::bit_cast<uint64_t>(x + 0.1), std::bit_cast<uint64_t>(vs.back()));
+}
+
+TEST(ChunkTest, UlpChunksKeepExceptionsAndFallBackToXor) {
+  const double v = FromBits(kStaleNaNBits);
+  // Starts off a decimal (0.1 + 0.2), holds a stale marker and -0.0 as
+  // exceptions, rescales to 3 decimals.
+  ExpectRoundTrip(Regular({0.1 + 0.2, 0.7, v, -0.0, 1.234, 1.1 + 2.2, 5}));
+  std::vector<double> mixed = {0.1 + 0.2, 0.5};
+  for (int i = 0; i < 50; ++i) mixed.push_back(1.0 / (i + 3));
+  std::vector<Sample> s = Regular(mixed);
+  ChunkAppender app;
+  for (const Sample& x : s) ASSERT_TRUE(app.Append(x.t, x.v).ok());
+  EXPECT_EQ(app.encoding(), ValueEncoding::kXor);
+  ExpectRoundTrip(s);
+}
+
 TEST(ChunkTest, RandomMixesOfValueClassesRoundTrip) {
   const std::vector<double>& special = SpecialValues();
   for (uint32_t seed = 0; seed < 200; ++seed) {
@@ -378,6 +420,11 @@ std::vector<std::string> CorpusChunks() {
   std::vector<Sample> mixed = MakeWorkload(Workload::kGauge2Decimals, 60);
   mixed.push_back({mixed.back().t + std::numeric_limits<int32_t>::max() * 5ll, -0.0});
   out.push_back(Encode(mixed));
+  // Decimal with ulp residuals (sums of 0.1 steps), with an exception.
+  std::vector<double> noisy;
+  double x = 0;
+  for (int i = 0; i < 150; ++i) noisy.push_back(i == 70 ? -0.0 : (x += (i * 37 % 100) / 10.0));
+  out.push_back(Encode(Regular(noisy)));
   return out;
 }
 
@@ -451,7 +498,7 @@ TEST(ChunkCorruptionTest, HeaderErrorsSayWhatIsWrong) {
   };
   for (const Case& c :
        {Case{0, 9, "format version 9 unsupported (want 1)"},
-        Case{1, 6, "value encoding byte 6 unknown"}, Case{3, 0x10, "samples need at least"},
+        Case{1, 11, "value encoding byte 11 unknown"}, Case{3, 0x10, "samples need at least"},
         Case{21, static_cast<char>(0x80), "cannot have increasing timestamps"}}) {
     std::string bad = chunk;
     bad[c.offset] = c.value;

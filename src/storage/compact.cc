@@ -1,0 +1,130 @@
+// Block compaction planning and merging (see compact.h).
+#include "storage/compact.h"
+
+#include <algorithm>
+#include <map>
+#include <string_view>
+#include <utility>
+
+#include "base/fmt_absl.h"
+#include "base/status_macros.h"
+#include "fmt/format.h"
+#include "model/labels.h"
+#include "storage/chunk/chunk.h"
+
+namespace espy::storage {
+namespace {
+
+int64_t FloorDiv(int64_t t, int64_t range) {
+  int64_t r = t / range;
+  if (t % range < 0) --r;
+  return r;
+}
+
+bool Overlap(const block::BlockMeta& a, const block::BlockMeta& b) {
+  return a.mint <= b.maxt && b.mint <= a.maxt;
+}
+
+// Merges two sorted, unique lists; on equal timestamps `newer` wins.
+std::vector<model::Sample> MergeNewerWins(const std::vector<model::Sample>& older,
+                                          const std::vector<model::Sample>& newer) {
+  if (older.empty()) return newer;
+  if (newer.empty()) return older;
+  std::vector<model::Sample> out;
+  out.reserve(older.size() + newer.size());
+  size_t i = 0, j = 0;
+  while (i < older.size() || j < newer.size()) {
+    if (j == newer.size() || (i < older.size() && older[i].ts < newer[j].ts)) {
+      out.push_back(older[i++]);
+    } else {
+      if (i < older.size() && older[i].ts == newer[j].ts) ++i;
+      out.push_back(newer[j++]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::vector<size_t>> PlanCompactions(const std::vector<block::BlockMeta>& metas,
+                                                 int64_t max_range, int64_t complete_before) {
+  std::map<int64_t, std::vector<size_t>> windows;
+  for (size_t i = 0; i < metas.size(); ++i) {
+    const int64_t w = FloorDiv(metas[i].mint, max_range);
+    if (FloorDiv(metas[i].maxt, max_range) != w) continue;  // wider than a window
+    windows[w].push_back(i);
+  }
+  std::vector<std::vector<size_t>> plan;
+  for (auto& [w, group] : windows) {
+    if (group.size() < 2) continue;
+    bool overlapping = false;
+    for (size_t a = 0; a < group.size() && !overlapping; ++a) {
+      for (size_t b = a + 1; b < group.size() && !overlapping; ++b) {
+        overlapping = Overlap(metas[group[a]], metas[group[b]]);
+      }
+    }
+    // Overflow-safe "window end <= complete_before".
+    const bool complete = w < FloorDiv(complete_before, max_range);
+    if (!overlapping && !complete) continue;
+    block::BlockMeta span;
+    span.mint = INT64_MAX;
+    span.maxt = INT64_MIN;
+    for (size_t i : group) {
+      span.mint = std::min(span.mint, metas[i].mint);
+      span.maxt = std::max(span.maxt, metas[i].maxt);
+    }
+    bool foreign = false;
+    for (size_t i = 0; i < metas.size() && !foreign; ++i) {
+      foreign = Overlap(metas[i], span) && std::find(group.begin(), group.end(), i) == group.end();
+    }
+    if (foreign) continue;
+    std::sort(group.begin(), group.end());
+    plan.push_back(group);
+  }
+  return plan;
+}
+
+absl::StatusOr<block::BlockMeta> CompactBlocks(
+    const std::string& parent, const std::vector<std::shared_ptr<const block::Block>>& sources,
+    uint64_t seq, uint32_t max_chunk_samples) {
+  int level = 1;
+  // Every series of every source: (source index, series id) in source order.
+  std::map<model::Labels, std::vector<std::pair<size_t, uint32_t>>> series;
+  for (size_t i = 0; i < sources.size(); ++i) {
+    level = std::max(level, sources[i]->meta().level + 1);
+    for (uint32_t id = 0; id < sources[i]->num_series(); ++id) {
+      series[sources[i]->Labels(id)].emplace_back(i, id);
+    }
+  }
+  ESPY_ASSIGN_OR_RETURN(std::unique_ptr<block::BlockWriter> w,
+                        block::BlockWriter::Create(parent, seq, level));
+  std::vector<model::Sample> merged, part;
+  std::vector<std::string> chunks;
+  std::vector<std::string_view> views;
+  for (const auto& [labels, where] : series) {
+    merged.clear();
+    for (const auto& [i, id] : where) {
+      part.clear();
+      if (absl::Status s = sources[i]->Read(id, INT64_MIN, INT64_MAX, &part); !s.ok()) {
+        return absl::DataLossError(fmt::format("compacting block {}: series {}: {}",
+                                               sources[i]->dir(), labels.ToString(), s.message()));
+      }
+      merged = MergeNewerWins(merged, part);
+    }
+    chunks.clear();
+    chunk::ChunkAppender app;
+    for (const model::Sample& x : merged) {
+      if (app.num_samples() >= max_chunk_samples) {
+        chunks.emplace_back(app.bytes());
+        app = chunk::ChunkAppender();
+      }
+      ESPY_RETURN_IF_ERROR(app.Append(x.ts, x.value));
+    }
+    if (app.num_samples() > 0) chunks.emplace_back(app.bytes());
+    views.assign(chunks.begin(), chunks.end());
+    ESPY_RETURN_IF_ERROR(w->AddSeries(labels, views));
+  }
+  return w->Finish();
+}
+
+}  // namespace espy::storage
