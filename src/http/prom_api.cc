@@ -1,0 +1,675 @@
+// Prometheus HTTP API handlers. Parameters come from the query string and,
+// for POST, from an application/x-www-form-urlencoded body (as Go's
+// ParseForm). Errors use Prometheus's envelope:
+//   {"status":"error","errorType":"bad_data","error":"invalid parameter \"time\": ..."}
+// with 400 for bad_data, 422 for execution, 503 for timeout, 500 internal.
+#include "http/prom_api.h"
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <optional>
+#include <variant>
+
+#include "absl/container/btree_map.h"
+#include "absl/container/btree_set.h"
+#include "base/fmt_absl.h"
+#include "boost/url/decode_view.hpp"
+#include "boost/url/parse.hpp"
+#include "boost/url/pct_string_view.hpp"
+#include "fmt/format.h"
+#include "model/timestamp.h"
+#include "query/engine/head_queryable.h"
+#include "query/promql/parser.h"
+#include "query/promql/printer.h"
+
+namespace espy::http {
+
+namespace bhttp = boost::beast::http;
+using query::engine::QueryResult;
+
+namespace {
+
+constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min() / 2;
+constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max() / 2;
+
+enum class ErrorType { kBadData, kExecution, kTimeout, kInternal };
+
+struct ApiError {
+  ErrorType type;
+  std::string message;
+};
+
+Response ErrorReply(const ApiError& e) {
+  std::string_view name;
+  Status code;
+  switch (e.type) {
+    case ErrorType::kBadData:
+      name = "bad_data";
+      code = Status::bad_request;
+      break;
+    case ErrorType::kExecution:
+      name = "execution";
+      code = Status::unprocessable_entity;
+      break;
+    case ErrorType::kTimeout:
+      name = "timeout";
+      code = Status::service_unavailable;
+      break;
+    default:
+      name = "internal";
+      code = Status::internal_server_error;
+      break;
+  }
+  std::string body = "{\"status\":\"error\",\"errorType\":\"";
+  body += name;
+  body += "\",\"error\":";
+  AppendJsonString(e.message, &body);
+  body += "}";
+  return MakeResponse(code, std::move(body));
+}
+
+Response Success(std::string_view data) {
+  std::string body = "{\"status\":\"success\",\"data\":";
+  body += data;
+  body += "}";
+  return MakeResponse(Status::ok, std::move(body));
+}
+
+ApiError InvalidParam(std::string_view param, absl::string_view message) {
+  return ApiError{ErrorType::kBadData, fmt::format("invalid parameter \"{}\": {}", param, message)};
+}
+
+ApiError FromStatus(const absl::Status& s) {
+  std::string msg(s.message());
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+      return ApiError{ErrorType::kBadData, msg};
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kCancelled:
+      return ApiError{ErrorType::kTimeout, msg};
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kResourceExhausted:
+      return ApiError{ErrorType::kExecution, msg};
+    default:
+      return ApiError{ErrorType::kInternal, msg};
+  }
+}
+
+// The request's parameters: body (POST form) first, then the query string.
+class Params {
+ public:
+  static std::optional<Params> From(const Request& req, ApiError* err) {
+    Params p;
+    std::string_view target(req.target().data(), req.target().size());
+    size_t q = target.find('?');
+    if (q != std::string_view::npos) {
+      if (!p.Add(target.substr(q + 1), err)) return std::nullopt;
+    }
+    if (req.method() == bhttp::verb::post) {
+      std::string_view ct(req[bhttp::field::content_type].data(),
+                          req[bhttp::field::content_type].size());
+      if (ct.starts_with("application/x-www-form-urlencoded") && !p.AddFirst(req.body(), err)) {
+        return std::nullopt;
+      }
+    }
+    return p;
+  }
+  // The first value of `key`, or "".
+  std::string Get(std::string_view key) const {
+    for (const auto& [k, v] : items_) {
+      if (k == key) return v;
+    }
+    return "";
+  }
+  bool Has(std::string_view key) const {
+    return std::any_of(items_.begin(), items_.end(),
+                       [&](const auto& kv) { return kv.first == key; });
+  }
+  std::vector<std::string> All(std::string_view key) const {
+    std::vector<std::string> out;
+    for (const auto& [k, v] : items_) {
+      if (k == key) out.push_back(v);
+    }
+    return out;
+  }
+
+ private:
+  // Splits on '&' and '=' and percent-decodes with '+' as space, as Go's
+  // url.ParseQuery: clients send "match[]" with raw brackets, which RFC 3986
+  // (and so boost::urls::parse_query) rejects.
+  bool Parse(std::string_view s, std::vector<std::pair<std::string, std::string>>* out,
+             ApiError* err) {
+    while (!s.empty()) {
+      size_t amp = s.find('&');
+      std::string_view part = s.substr(0, amp);
+      s = amp == std::string_view::npos ? std::string_view() : s.substr(amp + 1);
+      if (part.empty()) continue;
+      size_t eq = part.find('=');
+      std::optional<std::string> key = Decode(part.substr(0, eq));
+      std::optional<std::string> value =
+          Decode(eq == std::string_view::npos ? std::string_view() : part.substr(eq + 1));
+      if (!key || !value) {
+        *err =
+            ApiError{ErrorType::kBadData,
+                     fmt::format("error parsing form values: invalid URL escape in \"{}\"", part)};
+        return false;
+      }
+      out->emplace_back(*std::move(key), *std::move(value));
+    }
+    return true;
+  }
+  static std::optional<std::string> Decode(std::string_view s) {
+    if (s.find_first_of("%+") == std::string_view::npos) return std::string(s);
+    std::string plus(s);
+    std::replace(plus.begin(), plus.end(), '+', ' ');
+    auto pct =
+        boost::urls::make_pct_string_view(boost::core::string_view(plus.data(), plus.size()));
+    if (!pct) return std::nullopt;
+    return pct->decode();
+  }
+  bool Add(std::string_view s, ApiError* err) { return Parse(s, &items_, err); }
+  bool AddFirst(std::string_view s, ApiError* err) {
+    std::vector<std::pair<std::string, std::string>> body;
+    if (!Parse(s, &body, err)) return false;
+    body.insert(body.end(), items_.begin(), items_.end());
+    items_ = std::move(body);
+    return true;
+  }
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+std::optional<double> ParseFloat(const std::string& s) {
+  if (s.empty()) return std::nullopt;
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end != s.c_str() + s.size()) return std::nullopt;
+  return v;
+}
+
+// Prometheus's parseTime: unix seconds (fractions rounded to milliseconds)
+// or RFC 3339.
+absl::StatusOr<int64_t> ParseTime(const std::string& s) {
+  if (std::optional<double> f = ParseFloat(s); f && std::isfinite(*f)) {
+    double secs = std::trunc(*f);
+    double frac = std::round((*f - secs) * 1000) / 1000;
+    if (std::abs(secs) > 9.2e15) {
+      return absl::InvalidArgumentError(fmt::format("cannot parse \"{}\" to a valid timestamp", s));
+    }
+    return static_cast<int64_t>(secs) * 1000 + static_cast<int64_t>(std::llround(frac * 1000));
+  }
+  if (s == "-292273086-05-16T16:47:06Z") return kMinTime;
+  if (s == "292277025-08-18T07:12:54.999999999Z") return kMaxTime;
+  if (s.size() >= 11 && s.find('T') != std::string::npos) {
+    absl::StatusOr<int64_t> t = model::ParseTimestamp(s);
+    if (t.ok()) return t;
+  }
+  return absl::InvalidArgumentError(fmt::format("cannot parse \"{}\" to a valid timestamp", s));
+}
+
+// Prometheus's parseDuration: float seconds or a duration string like 1h30m.
+absl::StatusOr<int64_t> ParseDurationParam(const std::string& s) {
+  if (std::optional<double> f = ParseFloat(s); f) {
+    double ms = *f * 1000;
+    if (!(ms < 9.2e18 && ms > -9.2e18)) {
+      return absl::InvalidArgumentError(
+          fmt::format("cannot parse \"{}\" to a valid duration. It overflows int64", s));
+    }
+    return static_cast<int64_t>(ms);
+  }
+  absl::StatusOr<int64_t> d = query::promql::ParseDuration(s);
+  if (d.ok()) return d;
+  return absl::InvalidArgumentError(fmt::format("cannot parse \"{}\" to a valid duration", s));
+}
+
+// Time parameter `name`, or `fallback` when absent.
+std::optional<int64_t> TimeParam(const Params& p, std::string_view name, int64_t fallback,
+                                 ApiError* err) {
+  if (!p.Has(name) || p.Get(name).empty()) return fallback;
+  absl::StatusOr<int64_t> t = ParseTime(p.Get(name));
+  if (!t.ok()) {
+    *err = InvalidParam(name, t.status().message());
+    return std::nullopt;
+  }
+  return *t;
+}
+
+void AppendLabels(const model::Labels& l, std::string* out) {
+  out->push_back('{');
+  bool first = true;
+  for (const model::Label& x : l.items()) {
+    if (!first) out->push_back(',');
+    first = false;
+    AppendJsonString(x.name, out);
+    out->push_back(':');
+    AppendJsonString(x.value, out);
+  }
+  out->push_back('}');
+}
+
+void AppendPoint(int64_t t, double v, std::string* out) {
+  out->push_back('[');
+  AppendPromTimestamp(t, out);
+  out->append(",\"");
+  out->append(query::promql::FormatNumber(v));
+  out->append("\"]");
+}
+
+std::string RenderResult(const QueryResult& r) {
+  std::string out = "{\"resultType\":\"";
+  switch (r.type) {
+    case query::promql::ValueType::kScalar:
+      out += "scalar\",\"result\":";
+      AppendPoint(r.time, r.scalar, &out);
+      break;
+    case query::promql::ValueType::kString:
+      out += "string\",\"result\":[";
+      AppendPromTimestamp(r.time, &out);
+      out.push_back(',');
+      AppendJsonString(r.str, &out);
+      out.push_back(']');
+      break;
+    case query::promql::ValueType::kVector:
+      out += "vector\",\"result\":[";
+      for (size_t i = 0; i < r.vector.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out += "{\"metric\":";
+        AppendLabels(r.vector[i].metric, &out);
+        out += ",\"value\":";
+        AppendPoint(r.vector[i].t, r.vector[i].v, &out);
+        out.push_back('}');
+      }
+      out.push_back(']');
+      break;
+    default:
+      out += "matrix\",\"result\":[";
+      for (size_t i = 0; i < r.matrix.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out += "{\"metric\":";
+        AppendLabels(r.matrix[i].metric, &out);
+        out += ",\"values\":[";
+        const auto& pts = r.matrix[i].points;
+        for (size_t j = 0; j < pts.size(); ++j) {
+          if (j > 0) out.push_back(',');
+          AppendPoint(pts[j].t, pts[j].v, &out);
+        }
+        out += "]}";
+      }
+      out.push_back(']');
+      break;
+  }
+  out.push_back('}');
+  return out;
+}
+
+struct Shared {
+  ApiOptions api;
+  PromApiOptions options;
+  std::unique_ptr<query::engine::HeadQueryable> queryable;
+};
+
+// The engine for one request: the server's options with the request's
+// timeout when it gives a shorter one.
+std::optional<query::engine::Engine> EngineFor(const Shared& s, const Params& p, ApiError* err) {
+  query::engine::EngineOptions eo = s.options.engine;
+  if (p.Has("timeout") && !p.Get("timeout").empty()) {
+    absl::StatusOr<int64_t> d = ParseDurationParam(p.Get("timeout"));
+    if (!d.ok()) {
+      *err = InvalidParam("timeout", d.status().message());
+      return std::nullopt;
+    }
+    eo.timeout = std::min(eo.timeout, std::chrono::milliseconds(std::max<int64_t>(*d, 0)));
+  }
+  return query::engine::Engine(eo);
+}
+
+std::variant<std::string, ApiError> Query(const Shared& s, const Params& p) {
+  ApiError err;
+  std::optional<int64_t> t = TimeParam(p, "time", s.api.clock->NowMillis(), &err);
+  if (!t) return err;
+  std::optional<query::engine::Engine> engine = EngineFor(s, p, &err);
+  if (!engine) return err;
+  absl::StatusOr<query::promql::ExprPtr> expr = query::promql::ParseExpr(p.Get("query"));
+  if (!expr.ok()) return InvalidParam("query", expr.status().message());
+  absl::StatusOr<QueryResult> r = engine->Exec(*s.queryable, **expr, *t, *t, 0);
+  if (!r.ok()) return FromStatus(r.status());
+  return RenderResult(*r);
+}
+
+std::variant<std::string, ApiError> QueryRange(const Shared& s, const Params& p) {
+  ApiError err;
+  absl::StatusOr<int64_t> start = ParseTime(p.Get("start"));
+  if (!start.ok()) return InvalidParam("start", start.status().message());
+  absl::StatusOr<int64_t> end = ParseTime(p.Get("end"));
+  if (!end.ok()) return InvalidParam("end", end.status().message());
+  if (*end < *start) return InvalidParam("end", "end timestamp must not be before start time");
+  absl::StatusOr<int64_t> step = ParseDurationParam(p.Get("step"));
+  if (!step.ok()) return InvalidParam("step", step.status().message());
+  if (*step <= 0) {
+    return InvalidParam("step",
+                        "zero or negative query resolution step widths are not accepted. Try a "
+                        "positive integer");
+  }
+  if ((*end - *start) / *step > s.options.engine.max_points_per_series) {
+    return ApiError{ErrorType::kBadData,
+                    fmt::format("exceeded maximum resolution of {} points per timeseries. Try "
+                                "decreasing the query resolution (?step=XX)",
+                                s.options.engine.max_points_per_series == 11000
+                                    ? std::string("11,000")
+                                    : std::to_string(s.options.engine.max_points_per_series))};
+  }
+  std::optional<query::engine::Engine> engine = EngineFor(s, p, &err);
+  if (!engine) return err;
+  absl::StatusOr<query::promql::ExprPtr> expr = query::promql::ParseExpr(p.Get("query"));
+  if (!expr.ok()) return InvalidParam("query", expr.status().message());
+  query::promql::ValueType type = (*expr)->Type();
+  if (type != query::promql::ValueType::kScalar && type != query::promql::ValueType::kVector) {
+    return ApiError{ErrorType::kBadData,
+                    fmt::format("invalid expression type \"{}\" for range query, must be Scalar "
+                                "or instant Vector",
+                                query::promql::DocumentedTypeName(type))};
+  }
+  absl::StatusOr<QueryResult> r = engine->Exec(*s.queryable, **expr, *start, *end, *step);
+  if (!r.ok()) return FromStatus(r.status());
+  return RenderResult(*r);
+}
+
+// match[] selectors, each with at least one matcher that rejects "".
+std::variant<std::vector<std::vector<model::Matcher>>, ApiError> MatcherSets(const Params& p) {
+  std::vector<std::vector<model::Matcher>> sets;
+  for (const std::string& m : p.All("match[]")) {
+    absl::StatusOr<std::vector<model::Matcher>> ms = query::promql::ParseMetricSelector(m);
+    if (!ms.ok()) return InvalidParam("match[]", ms.status().message());
+    if (std::all_of(ms->begin(), ms->end(),
+                    [](const model::Matcher& x) { return x.MatchesEmpty(); })) {
+      return InvalidParam("match[]",
+                          "1:1: parse error: vector selector must contain at least one non-empty "
+                          "matcher");
+    }
+    sets.push_back(*std::move(ms));
+  }
+  return sets;
+}
+
+std::optional<size_t> LimitParam(const Params& p, ApiError* err) {
+  if (!p.Has("limit") || p.Get("limit").empty()) return 0;
+  std::string v = p.Get("limit");
+  char* end = nullptr;
+  long long n = std::strtoll(v.c_str(), &end, 10);
+  if (end != v.c_str() + v.size() || n < 0) {
+    *err = InvalidParam("limit", "limit must be a non-negative integer");
+    return std::nullopt;
+  }
+  return static_cast<size_t>(n);
+}
+
+// Refs of series matching any of the sets with a sample in [mint, maxt].
+std::vector<model::SeriesRef> SelectRefs(const storage::head::Head& head,
+                                         const std::vector<std::vector<model::Matcher>>& sets,
+                                         int64_t mint, int64_t maxt) {
+  absl::btree_set<model::SeriesRef> refs;
+  std::vector<model::Sample> buf;
+  bool whole_range = mint <= kMinTime && maxt >= kMaxTime;
+  for (const auto& set : sets) {
+    for (model::SeriesRef ref : head.Select(set)) {
+      if (refs.contains(ref)) continue;
+      if (!whole_range) {
+        buf.clear();
+        if (head.Read(ref, mint, maxt, 1, &buf) == 0) continue;
+      }
+      refs.insert(ref);
+    }
+  }
+  return std::vector<model::SeriesRef>(refs.begin(), refs.end());
+}
+
+void AppendStringArray(const std::vector<std::string>& v, size_t limit, std::string* out) {
+  out->push_back('[');
+  size_t n = limit > 0 ? std::min(limit, v.size()) : v.size();
+  for (size_t i = 0; i < n; ++i) {
+    if (i > 0) out->push_back(',');
+    AppendJsonString(v[i], out);
+  }
+  out->push_back(']');
+}
+
+std::variant<std::string, ApiError> SeriesHandler(const Shared& s, const Params& p) {
+  ApiError err;
+  if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
+  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
+  if (!start) return err;
+  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
+  if (!end) return err;
+  std::optional<size_t> limit = LimitParam(p, &err);
+  if (!limit) return err;
+  auto sets = MatcherSets(p);
+  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
+  const storage::head::Head& head = s.api.db->head();
+  std::vector<const model::Labels*> series;
+  for (model::SeriesRef ref : SelectRefs(head, std::get<0>(sets), *start, *end)) {
+    series.push_back(&head.SeriesLabels(ref));
+  }
+  std::sort(series.begin(), series.end(),
+            [](const model::Labels* a, const model::Labels* b) { return *a < *b; });
+  if (*limit > 0 && series.size() > *limit) series.resize(*limit);
+  std::string out = "[";
+  for (size_t i = 0; i < series.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendLabels(*series[i], &out);
+  }
+  out.push_back(']');
+  return out;
+}
+
+std::variant<std::string, ApiError> LabelsHandler(const Shared& s, const Params& p,
+                                                  const std::string* value_of) {
+  ApiError err;
+  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
+  if (!start) return err;
+  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
+  if (!end) return err;
+  std::optional<size_t> limit = LimitParam(p, &err);
+  if (!limit) return err;
+  auto sets = MatcherSets(p);
+  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
+  const storage::head::Head& head = s.api.db->head();
+  std::vector<std::string> result;
+  bool whole_range = *start <= kMinTime && *end >= kMaxTime;
+  if (std::get<0>(sets).empty() && whole_range) {
+    result = value_of ? head.LabelValues(*value_of) : head.LabelNames();
+  } else {
+    std::vector<std::vector<model::Matcher>> match = std::get<0>(sets);
+    if (match.empty()) {
+      // Every series: a matcher on __name__ that accepts any non-empty name.
+      auto any = model::Matcher::Make(model::MatchType::kRegexMatch,
+                                      std::string(model::kMetricNameLabel), ".+");
+      match.push_back({*any});
+    }
+    absl::btree_set<std::string> set;
+    for (model::SeriesRef ref : SelectRefs(head, match, *start, *end)) {
+      const model::Labels& l = head.SeriesLabels(ref);
+      if (value_of) {
+        std::string_view v = l.Get(*value_of);
+        if (!v.empty()) set.insert(std::string(v));
+      } else {
+        for (const model::Label& x : l.items()) set.insert(x.name);
+      }
+    }
+    result.assign(set.begin(), set.end());
+  }
+  std::sort(result.begin(), result.end());
+  std::string out;
+  AppendStringArray(result, *limit, &out);
+  return out;
+}
+
+std::string TsdbStatus(const Shared& s) {
+  const storage::head::Head& head = s.api.db->head();
+  struct Stat {
+    std::string name;
+    uint64_t value;
+  };
+  std::vector<Stat> by_metric, values_by_name, memory_by_name, by_pair;
+  uint64_t label_pairs = 0;
+  for (const std::string& name : head.LabelNames()) {
+    std::vector<std::string> values = head.LabelValues(name);
+    values_by_name.push_back({name, values.size()});
+    uint64_t bytes = 0;
+    for (const std::string& v : values) {
+      auto m = model::Matcher::Make(model::MatchType::kEqual, name, v);
+      uint64_t n = head.Select({*m}).size();
+      bytes += n * v.size();
+      ++label_pairs;
+      if (name == model::kMetricNameLabel) by_metric.push_back({v, n});
+      by_pair.push_back({name + "=" + v, n});
+    }
+    memory_by_name.push_back({name, bytes});
+  }
+  auto top = [](std::vector<Stat>& v, std::string* out) {
+    std::stable_sort(v.begin(), v.end(),
+                     [](const Stat& a, const Stat& b) { return a.value > b.value; });
+    out->push_back('[');
+    for (size_t i = 0; i < v.size() && i < 10; ++i) {
+      if (i > 0) out->push_back(',');
+      out->append("{\"name\":");
+      AppendJsonString(v[i].name, out);
+      out->append(fmt::format(",\"value\":{}}}", v[i].value));
+    }
+    out->push_back(']');
+  };
+  std::string out = fmt::format(
+      "{{\"headStats\":{{\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":0,\"numSamples\":{}}"
+      "}",
+      head.num_series(), label_pairs, head.num_samples());
+  out += ",\"seriesCountByMetricName\":";
+  top(by_metric, &out);
+  out += ",\"labelValueCountByLabelName\":";
+  top(values_by_name, &out);
+  out += ",\"memoryInBytesByLabelName\":";
+  top(memory_by_name, &out);
+  out += ",\"seriesCountByLabelValuePair\":";
+  top(by_pair, &out);
+  out += "}";
+  return out;
+}
+
+using ApiFn = std::function<std::variant<std::string, ApiError>(const Shared&, const Params&,
+                                                                const Request&)>;
+
+Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn) {
+  return [shared, fn](const Request& req, Reply reply) {
+    ApiError err;
+    std::optional<Params> p = Params::From(req, &err);
+    if (!p) {
+      reply(ErrorReply(err));
+      return;
+    }
+    std::variant<std::string, ApiError> r = fn(*shared, *p, req);
+    if (auto* e = std::get_if<ApiError>(&r)) {
+      reply(ErrorReply(*e));
+    } else {
+      reply(Success(std::get<std::string>(r)));
+    }
+  };
+}
+
+}  // namespace
+
+void AppendPromTimestamp(int64_t ms, std::string* out) {
+  if (ms < 0) {
+    out->push_back('-');
+    ms = -ms;
+  }
+  fmt::format_to(std::back_inserter(*out), "{}", ms / 1000);
+  int64_t frac = ms % 1000;
+  if (frac != 0) fmt::format_to(std::back_inserter(*out), ".{:03}", frac);
+}
+
+void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions& options) {
+  auto shared = std::make_shared<Shared>();
+  shared->api = api;
+  shared->options = options;
+  shared->queryable = std::make_unique<query::engine::HeadQueryable>(&api.db->head());
+  std::shared_ptr<const Shared> s = shared;
+  const std::vector<bhttp::verb> get_post = {bhttp::verb::get, bhttp::verb::post};
+
+  router.Add("/api/v1/query", get_post,
+             Wrap(s, [](const Shared& s, const Params& p, const Request&) { return Query(s, p); }));
+  router.Add(
+      "/api/v1/query_range", get_post,
+      Wrap(s, [](const Shared& s, const Params& p, const Request&) { return QueryRange(s, p); }));
+  router.Add("/api/v1/series", get_post,
+             Wrap(s, [](const Shared& s, const Params& p, const Request&) {
+               return SeriesHandler(s, p);
+             }));
+  router.Add("/api/v1/labels", get_post,
+             Wrap(s, [](const Shared& s, const Params& p, const Request&) {
+               return LabelsHandler(s, p, nullptr);
+             }));
+  router.AddPrefix(
+      "/api/v1/label/", {bhttp::verb::get},
+      Wrap(
+          s,
+          [](const Shared& s, const Params& p,
+             const Request& req) -> std::variant<std::string, ApiError> {
+            std::string_view target(req.target().data(), req.target().size());
+            target = target.substr(0, target.find('?'));
+            target.remove_prefix(std::string_view("/api/v1/label/").size());
+            constexpr std::string_view kSuffix = "/values";
+            if (!target.ends_with(kSuffix)) {
+              return ApiError{ErrorType::kBadData, "want /api/v1/label/<name>/values"};
+            }
+            std::string name(target.substr(0, target.size() - kSuffix.size()));
+            boost::urls::decode_view decoded(boost::core::string_view(name.data(), name.size()));
+            name = std::string(decoded.begin(), decoded.end());
+            bool valid = !name.empty();
+            for (size_t i = 0; i < name.size(); ++i) {
+              char c = name[i];
+              valid = valid && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+                                (i > 0 && c >= '0' && c <= '9'));
+            }
+            if (!valid) {
+              return ApiError{ErrorType::kBadData, fmt::format("invalid label name: \"{}\"", name)};
+            }
+            return LabelsHandler(s, p, &name);
+          }));
+  // Espy stores no exemplars; Grafana asks anyway when exemplars are enabled.
+  router.Add("/api/v1/query_exemplars", get_post,
+             Wrap(s, [](const Shared&, const Params&, const Request&) {
+               return std::variant<std::string, ApiError>(std::string("[]"));
+             }));
+  router.Add("/api/v1/metadata", {bhttp::verb::get},
+             Wrap(s, [](const Shared&, const Params&, const Request&) {
+               return std::variant<std::string, ApiError>(std::string("{}"));
+             }));
+  router.Add("/api/v1/status/buildinfo", {bhttp::verb::get},
+             Wrap(s, [](const Shared& s, const Params&, const Request&) {
+               std::string out = "{\"version\":";
+               AppendJsonString(s.options.prometheus_version, &out);
+               out += ",\"revision\":";
+               AppendJsonString("espy-" + s.options.espy_version, &out);
+               out +=
+                   ",\"branch\":\"espy\",\"buildUser\":\"espy\",\"buildDate\":\"\","
+                   "\"goVersion\":\"none\"}";
+               return std::variant<std::string, ApiError>(std::move(out));
+             }));
+  router.Add("/api/v1/status/tsdb", {bhttp::verb::get},
+             Wrap(s, [](const Shared& s, const Params&, const Request&) {
+               return std::variant<std::string, ApiError>(TsdbStatus(s));
+             }));
+  router.Add("/api/v1/format_query", get_post,
+             Wrap(s,
+                  [](const Shared&, const Params& p,
+                     const Request&) -> std::variant<std::string, ApiError> {
+                    absl::StatusOr<query::promql::ExprPtr> e =
+                        query::promql::ParseExpr(p.Get("query"));
+                    if (!e.ok()) return InvalidParam("query", e.status().message());
+                    std::string out;
+                    AppendJsonString(query::promql::ToString(**e), &out);
+                    return out;
+                  }));
+}
+
+}  // namespace espy::http

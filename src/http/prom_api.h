@@ -1,0 +1,33 @@
+// The Prometheus HTTP API (v1) over Espy's storage and PromQL engine, so
+// Grafana's Prometheus data source and other Prometheus clients work
+// unchanged: /api/v1/query, query_range, series, labels, label/<name>/values,
+// metadata, status/buildinfo, status/tsdb, format_query, query_exemplars
+// (always empty). Same parameters, JSON envelopes, error types and HTTP codes
+// as Prometheus 2.42.
+#pragma once
+
+#include <string>
+
+#include "http/api.h"
+#include "http/router.h"
+#include "query/engine/engine.h"
+
+namespace espy::http {
+
+struct PromApiOptions {
+  query::engine::EngineOptions engine;
+  // Reported by /api/v1/status/buildinfo as "version": the Prometheus API
+  // level Espy implements, which Grafana reads to pick features.
+  std::string prometheus_version = "2.42.0";
+  // Espy's own version, reported as "revision".
+  std::string espy_version = "dev";
+};
+
+// Registers the routes. `api.db` and `api.clock` must outlive the router.
+void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions& options);
+
+// Prometheus's JSON timestamp: seconds with up to three decimals ("1.5" is
+// written 1.500, as Prometheus does). Exposed for tests.
+void AppendPromTimestamp(int64_t ms, std::string* out);
+
+}  // namespace espy::http
