@@ -1,0 +1,400 @@
+#include "graphite/listener.h"
+
+#include <atomic>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "boost/asio/bind_executor.hpp"
+#include "boost/asio/dispatch.hpp"
+#include "boost/asio/executor_work_guard.hpp"
+#include "boost/asio/io_context.hpp"
+#include "boost/asio/ip/tcp.hpp"
+#include "boost/asio/ip/udp.hpp"
+#include "boost/asio/post.hpp"
+#include "boost/asio/strand.hpp"
+#include "fmt/format.h"
+
+namespace espy::graphite {
+
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using udp = net::ip::udp;
+using Strand = net::strand<net::io_context::executor_type>;
+
+namespace {
+
+constexpr int64_t kLogIntervalNanos = 1'000'000'000;
+// The largest UDP payload; a datagram is never cut across receives.
+constexpr size_t kMaxDatagramBytes = 65'535;
+
+// Lets one event through per interval and counts the ones it holds back.
+// Thread-safe.
+class RateLimiter {
+ public:
+  // True when the caller may log now; *suppressed then holds how many events
+  // were held back since the last one let through.
+  bool Allow(int64_t now_nanos, uint64_t* suppressed) {
+    int64_t last = last_.load();
+    if (now_nanos - last < kLogIntervalNanos || !last_.compare_exchange_strong(last, now_nanos)) {
+      ++suppressed_;
+      return false;
+    }
+    *suppressed = suppressed_.exchange(0);
+    return true;
+  }
+
+ private:
+  std::atomic<int64_t> last_{INT64_MIN / 2};
+  std::atomic<uint64_t> suppressed_{0};
+};
+
+std::string PeerName(const tcp::socket& socket) {
+  boost::system::error_code ec;
+  tcp::endpoint ep = socket.remote_endpoint(ec);
+  return ec ? std::string("unknown") : fmt::format("{}:{}", ep.address().to_string(), ep.port());
+}
+
+}  // namespace
+
+class Connection;
+
+class Listener::Impl {
+ public:
+  Impl(ListenerOptions options, storage::Db* db)
+      : options_(std::move(options)),
+        db_(db),
+        work_(net::make_work_guard(ioc_)),
+        acceptor_(net::make_strand(ioc_)),
+        udp_(net::make_strand(ioc_)),
+        udp_buffer_(kMaxDatagramBytes) {}
+
+  absl::Status Start();
+  void Stop();
+
+  // Parses `block`, reports its bad lines (and `splitter_errors`), and
+  // commits its samples. `then(committed)` runs on `strand` once the batch is
+  // durable (or refused), or at once when there is nothing to commit.
+  template <typename Then>
+  void ParseAndCommit(std::string_view peer, std::string_view block, int64_t first_line,
+                      std::vector<ingest::GraphiteLineError>* splitter_errors, const Strand& strand,
+                      Then then);
+
+  void Register(uint64_t id, std::weak_ptr<Connection> c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    connections_[id] = std::move(c);
+  }
+  void Unregister(uint64_t id) {
+    absl::MutexLock lock(&mu_);
+    connections_.erase(id);
+  }
+
+  const ListenerOptions& options() const { return options_; }
+  uint16_t port() const { return port_; }
+
+ private:
+  void Accept();
+  void ReceiveUdp();
+  void ReportBadLines(std::string_view peer, const std::vector<ingest::GraphiteLineError>& errors,
+                      size_t count);
+
+  const ListenerOptions options_;
+  storage::Db* const db_;
+  RateLimiter bad_line_log_;
+  RateLimiter failed_commit_log_;
+
+  // Declared before the io_context: connections unregister themselves when
+  // the io_context's destruction destroys the last of them.
+  absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, std::weak_ptr<Connection>> connections_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+
+  net::io_context ioc_;
+  net::executor_work_guard<net::io_context::executor_type> work_;
+  tcp::acceptor acceptor_;
+  // UDP state lives on udp_'s strand.
+  udp::socket udp_;
+  std::vector<char> udp_buffer_;
+  udp::endpoint udp_sender_;
+  bool udp_committing_ = false;
+  bool udp_stopping_ = false;
+
+  std::vector<std::thread> threads_;
+  uint16_t port_ = 0;
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+// One TCP connection, on its own strand; owned by its pending operation (a
+// read, or a commit whose callback holds it), so it dies with the last one.
+class Connection : public std::enable_shared_from_this<Connection> {
+ public:
+  Connection(tcp::socket socket, Strand strand, Listener::Impl& listener, uint64_t id)
+      : socket_(std::move(socket)),
+        strand_(std::move(strand)),
+        listener_(listener),
+        id_(id),
+        peer_(PeerName(socket_)),
+        splitter_(listener.options().max_line_bytes),
+        buffer_(listener.options().read_buffer_bytes) {}
+  ~Connection() { listener_.Unregister(id_); }
+
+  void Start() {
+    net::dispatch(strand_, [self = shared_from_this()] { self->Read(); });
+  }
+
+  // No more reads; a batch being committed is finished first.
+  void Stop() {
+    net::post(strand_, [self = shared_from_this()] {
+      self->stopping_ = true;
+      if (!self->committing_) self->Close();
+    });
+  }
+
+ private:
+  void Read() {
+    if (stopping_) return Close();
+    socket_.async_read_some(net::buffer(buffer_),
+                            net::bind_executor(strand_, [self = shared_from_this()](
+                                                            boost::system::error_code ec,
+                                                            size_t n) { self->OnRead(ec, n); }));
+  }
+
+  void OnRead(boost::system::error_code ec, size_t n) {
+    if (ec == net::error::operation_aborted || stopping_) return Close();
+    if (ec) {
+      // End of stream (or a reset): the partial last line is parsed too.
+      errors_.clear();
+      ingest::GraphiteLineSplitter::Block last = splitter_.Finish();
+      Commit(last, [](Connection* self) { self->Close(); });
+      return;
+    }
+    errors_.clear();
+    ingest::GraphiteLineSplitter::Block block =
+        splitter_.Feed(std::string_view(buffer_.data(), n), &errors_);
+    Commit(block, [](Connection* self) { self->Read(); });
+  }
+
+  template <typename Next>
+  void Commit(const ingest::GraphiteLineSplitter::Block& block, Next next) {
+    committing_ = true;
+    listener_.ParseAndCommit(peer_, block.text, block.first_line, &errors_, strand_,
+                             [self = shared_from_this(), next] {
+                               self->committing_ = false;
+                               if (self->stopping_) return self->Close();
+                               next(self.get());
+                             });
+  }
+
+  void Close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+  }
+
+  tcp::socket socket_;
+  Strand strand_;
+  Listener::Impl& listener_;
+  const uint64_t id_;
+  const std::string peer_;
+  ingest::GraphiteLineSplitter splitter_;
+  std::vector<char> buffer_;
+  std::vector<ingest::GraphiteLineError> errors_;
+  bool committing_ = false;
+  bool stopping_ = false;
+};
+
+template <typename Then>
+void Listener::Impl::ParseAndCommit(std::string_view peer, std::string_view block,
+                                    int64_t first_line,
+                                    std::vector<ingest::GraphiteLineError>* splitter_errors,
+                                    const Strand& strand, Then then) {
+  ingest::GraphiteParseResult result = ingest::ParseGraphiteLines(
+      block, first_line, options_.clock->NowMillis(), options_.limits, options_.max_line_bytes);
+  if (splitter_errors != nullptr && !splitter_errors->empty()) {
+    result.error_count += splitter_errors->size();
+    result.errors.insert(result.errors.begin(), splitter_errors->begin(), splitter_errors->end());
+  }
+  ReportBadLines(peer, result.errors, result.error_count);
+  size_t n = result.batch.samples.size();
+  if (n == 0) {
+    net::dispatch(strand, std::move(then));
+    return;
+  }
+  // The work guard keeps the I/O threads running until the callback has
+  // been handed back to the strand, so Stop() waits for in-flight commits.
+  db_->Commit(std::move(result.batch),
+              [this, n, strand, then = std::move(then),
+               work = net::make_work_guard(strand)](absl::Status s) mutable {
+                if (s.ok()) {
+                  if (options_.on_committed) options_.on_committed(n);
+                } else {
+                  if (options_.on_failed) options_.on_failed(1);
+                  uint64_t suppressed = 0;
+                  if (failed_commit_log_.Allow(options_.clock->MonotonicNanos(), &suppressed)) {
+                    options_.logger->warn(
+                        "msg=\"graphite batch not stored\" samples={} err=\"{}\" suppressed={}", n,
+                        s.message(), suppressed);
+                  }
+                }
+                net::post(strand, std::move(then));
+              });
+}
+
+void Listener::Impl::ReportBadLines(std::string_view peer,
+                                    const std::vector<ingest::GraphiteLineError>& errors,
+                                    size_t count) {
+  if (count == 0) return;
+  if (options_.on_bad_lines) options_.on_bad_lines(count);
+  uint64_t suppressed = 0;
+  if (errors.empty() || !bad_line_log_.Allow(options_.clock->MonotonicNanos(), &suppressed)) return;
+  const ingest::GraphiteLineError& first = errors.front();
+  options_.logger->warn(
+      "msg=\"bad graphite line skipped\" peer={} line={} err=\"{}\" bad_lines_in_read={} "
+      "suppressed={}",
+      peer, first.line + 1, first.status.message(), count, suppressed);
+}
+
+absl::Status Listener::Impl::Start() {
+  boost::system::error_code ec;
+  net::ip::address address;
+  if (options_.host.empty()) {
+    address = net::ip::address_v4::any();
+  } else {
+    address = net::ip::make_address(options_.host, ec);
+    if (ec) {
+      tcp::resolver resolver(ioc_);
+      auto results = resolver.resolve(options_.host, "", ec);
+      if (ec || results.empty()) {
+        return absl::InvalidArgumentError(
+            fmt::format("graphite listener: cannot resolve host \"{}\": {}", options_.host,
+                        ec ? ec.message() : "no address"));
+      }
+      address = results.begin()->endpoint().address();
+    }
+  }
+  tcp::endpoint endpoint(address, options_.port);
+  auto fail = [&](std::string_view what, uint16_t port) {
+    return absl::UnavailableError(fmt::format("graphite listener: cannot {} {}:{}: {}", what,
+                                              address.to_string(), port, ec.message()));
+  };
+  if (acceptor_.open(endpoint.protocol(), ec); ec) return fail("open", options_.port);
+  if (acceptor_.set_option(net::socket_base::reuse_address(true), ec); ec) {
+    return fail("set SO_REUSEADDR on", options_.port);
+  }
+  if (acceptor_.bind(endpoint, ec); ec) return fail("bind TCP", options_.port);
+  if (acceptor_.listen(net::socket_base::max_listen_connections, ec); ec) {
+    return fail("listen on", options_.port);
+  }
+  port_ = acceptor_.local_endpoint().port();
+  if (options_.udp) {
+    udp::endpoint udp_endpoint(address, port_);
+    if (udp_.open(udp_endpoint.protocol(), ec); ec) return fail("open UDP", port_);
+    // Room for bursts while a datagram's batch is being committed.
+    udp_.set_option(net::socket_base::receive_buffer_size(8 << 20), ec);
+    if (udp_.bind(udp_endpoint, ec); ec) return fail("bind UDP", port_);
+  }
+  started_ = true;
+  net::post(acceptor_.get_executor(), [this] { Accept(); });
+  if (options_.udp) net::post(udp_.get_executor(), [this] { ReceiveUdp(); });
+  int n = std::max(1, options_.threads);
+  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  options_.logger->info("msg=\"graphite listening\" address={}:{} udp={}", address.to_string(),
+                        port_, options_.udp);
+  return absl::OkStatus();
+}
+
+void Listener::Impl::Accept() {
+  Strand strand = net::make_strand(ioc_);
+  acceptor_.async_accept(strand, [this, strand](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      std::shared_ptr<Connection> connection;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopping_) return;
+        if (connections_.size() < options_.max_connections) {
+          uint64_t id = next_id_++;
+          connection = std::make_shared<Connection>(std::move(socket), strand, *this, id);
+          Register(id, connection);
+        }
+      }
+      if (connection) {
+        connection->Start();
+      } else {
+        options_.logger->warn("msg=\"graphite connection refused\" reason=\"over {} open\"",
+                              options_.max_connections);
+        socket.close(ec);
+      }
+    } else {
+      options_.logger->warn("msg=\"graphite accept failed\" err=\"{}\"", ec.message());
+    }
+    Accept();
+  });
+}
+
+void Listener::Impl::ReceiveUdp() {
+  if (udp_stopping_) return;
+  udp_.async_receive_from(
+      net::buffer(udp_buffer_), udp_sender_, [this](boost::system::error_code ec, size_t n) {
+        if (ec == net::error::operation_aborted || udp_stopping_) return;
+        if (ec) {
+          options_.logger->warn("msg=\"graphite UDP receive failed\" err=\"{}\"", ec.message());
+          return ReceiveUdp();
+        }
+        udp_committing_ = true;
+        std::string peer =
+            fmt::format("udp:{}:{}", udp_sender_.address().to_string(), udp_sender_.port());
+        const Strand* strand = udp_.get_executor().target<Strand>();
+        ParseAndCommit(peer, std::string_view(udp_buffer_.data(), n), 0, nullptr, *strand, [this] {
+          udp_committing_ = false;
+          if (udp_stopping_) {
+            boost::system::error_code ignored;
+            udp_.close(ignored);
+            return;
+          }
+          ReceiveUdp();
+        });
+      });
+}
+
+void Listener::Impl::Stop() {
+  if (!started_ || stopped_) return;
+  stopped_ = true;
+  std::vector<std::shared_ptr<Connection>> live;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (auto& [id, weak] : connections_) {
+      if (auto c = weak.lock()) live.push_back(std::move(c));
+    }
+  }
+  net::post(acceptor_.get_executor(), [this] {
+    boost::system::error_code ec;
+    acceptor_.close(ec);
+  });
+  if (udp_.is_open()) {
+    net::post(udp_.get_executor(), [this] {
+      udp_stopping_ = true;
+      boost::system::error_code ec;
+      if (!udp_committing_) udp_.close(ec);
+    });
+  }
+  for (auto& c : live) c->Stop();
+  live.clear();
+  // The threads return once no read, accept or commit is outstanding.
+  work_.reset();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  options_.logger->info("msg=\"graphite listener stopped\"");
+}
+
+Listener::Listener(ListenerOptions options, storage::Db* db)
+    : impl_(std::make_unique<Impl>(std::move(options), db)) {}
+Listener::~Listener() { Stop(); }
+absl::Status Listener::Start() { return impl_->Start(); }
+uint16_t Listener::port() const { return impl_->port(); }
+void Listener::Stop() { impl_->Stop(); }
+
+}  // namespace espy::graphite

@@ -1,0 +1,70 @@
+// Listener: Graphite plaintext on TCP and UDP (carbon's port 2003), on
+// Boost.Asio. Each TCP read becomes one batch of whole lines (partial lines
+// wait for the next read, GraphiteLineSplitter), committed through
+// Db::Commit in the same group commit as every HTTP write; a connection's
+// next read waits until its previous batch is durable (back-pressure reaches
+// the sender through TCP). Each UDP datagram is one batch. Bad lines are
+// counted, logged (at most one line per second) and skipped; the connection
+// stays open. Graphite acknowledges nothing, so a batch the storage refuses
+// is counted and logged, not reported to the sender.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "base/clock.h"
+#include "base/log.h"
+#include "ingest/graphite_parser.h"
+#include "ingest/limits.h"
+#include "storage/db.h"
+
+namespace espy::graphite {
+
+struct ListenerOptions {
+  std::string host = "127.0.0.1";
+  uint16_t port = 2003;  // 0 picks a free port (the same one for TCP and UDP)
+  bool udp = true;       // also listen for datagrams on the same port
+  int threads = 1;       // I/O threads; parsing runs on them too
+  // Bytes read from a connection at once: one read is one batch, so larger
+  // reads mean fewer, larger commits when a sender is faster than the disk.
+  size_t read_buffer_bytes = 256 << 10;
+  size_t max_line_bytes = ingest::kDefaultGraphiteMaxLineBytes;
+  size_t max_connections = 10'000;  // more are closed on accept
+  ingest::Limits limits;
+  const base::Clock* clock = base::SystemClock::Get();  // must outlive the Listener
+  base::Logger logger = base::NullLogger();
+  // Counters, called from I/O or commit threads (may be empty).
+  std::function<void(uint64_t samples)> on_committed;  // samples made durable
+  std::function<void(uint64_t lines)> on_bad_lines;    // lines skipped as malformed
+  std::function<void(uint64_t batches)> on_failed;     // batches the storage refused
+};
+
+// Thread-safe. "db" must outlive the Listener.
+class Listener {
+ public:
+  Listener(ListenerOptions options, storage::Db* db);
+  ~Listener();  // Stop()
+  Listener(const Listener&) = delete;
+  Listener& operator=(const Listener&) = delete;
+
+  // Binds TCP (and UDP) and starts the I/O threads. An error names the
+  // address and the reason.
+  absl::Status Start();
+  // The bound port (after Start).
+  uint16_t port() const;
+  // Stops accepting and reading; batches already handed to Db::Commit are
+  // finished (their callbacks run) before it returns. Unfinished partial
+  // lines are dropped. Idempotent.
+  void Stop();
+
+  class Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace espy::graphite

@@ -1,0 +1,246 @@
+#include "graphite/listener.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "fmt/format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "query/sample_pager.h"
+
+namespace espy::graphite {
+namespace {
+
+using ::testing::ElementsAre;
+
+constexpr int64_t kNow = 1'700'000'000'000;
+constexpr absl::Duration kDeadline = absl::Seconds(30);
+
+// A blocking client socket on 127.0.0.1.
+class Client {
+ public:
+  Client(int type, uint16_t port) : fd_(socket(AF_INET, type, 0)) {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(0, connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)));
+  }
+  ~Client() { close(fd_); }
+  void Send(std::string_view data) {
+    ASSERT_EQ(static_cast<ssize_t>(data.size()), send(fd_, data.data(), data.size(), 0));
+  }
+  void ShutdownWrite() { shutdown(fd_, SHUT_WR); }
+  // Blocks until the server closes the connection; true if it did.
+  bool ReadsEof() {
+    char c;
+    return recv(fd_, &c, 1, 0) == 0;
+  }
+
+ private:
+  int fd_;
+};
+
+class ListenerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           fmt::format("espy-graphite-{}-{}", getpid(),
+                       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    storage::DbOptions db_options;
+    db_options.dir = dir_.string();
+    db_options.fsync = storage::wal::FsyncPolicy::kNever;
+    auto db = storage::Db::Open(db_options);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    options_.port = 0;
+    options_.clock = &clock_;
+    options_.on_committed = [this](uint64_t n) {
+      absl::MutexLock lock(&mu_);
+      committed_ += n;
+    };
+    options_.on_bad_lines = [this](uint64_t n) {
+      absl::MutexLock lock(&mu_);
+      bad_ += n;
+    };
+  }
+  void TearDown() override {
+    if (listener_) listener_->Stop();
+    db_->Close();
+    std::filesystem::remove_all(dir_);
+  }
+
+  uint16_t StartListener() {
+    listener_ = std::make_unique<Listener>(options_, db_.get());
+    absl::Status s = listener_->Start();
+    EXPECT_TRUE(s.ok()) << s;
+    return listener_->port();
+  }
+
+  // Waits until at least `samples` are committed and `bad` lines counted.
+  void WaitFor(uint64_t samples, uint64_t bad = 0) {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return committed_ >= samples && bad_ >= bad;
+    };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&done), kDeadline))
+        << "committed " << committed_ << " of " << samples << ", bad " << bad_ << " of " << bad;
+  }
+
+  std::vector<std::string> Stored() {
+    query::Page page = query::ReadPage(db_->head(), query::PageRequest{});
+    std::vector<std::string> out;
+    for (const query::PagePoint& p : page.points) {
+      out.push_back(fmt::format("{} {} {}", p.labels->ToString(), p.sample.ts, p.sample.value));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+
+  std::filesystem::path dir_;
+  base::FakeClock clock_{kNow};
+  std::unique_ptr<storage::Db> db_;
+  ListenerOptions options_;
+  std::unique_ptr<Listener> listener_;
+  absl::Mutex mu_;
+  uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t bad_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+TEST_F(ListenerTest, LinesSplitAcrossWritesAreJoined) {
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("a.b 1 1700000000\nc.d 2 17");
+  client.Send("00000000\ne.f 3");
+  client.Send(" 1700000000\n");
+  WaitFor(3);
+  EXPECT_THAT(Stored(), ElementsAre("a.b{} 1700000000000 1", "c.d{} 1700000000000 2",
+                                    "e.f{} 1700000000000 3"));
+}
+
+TEST_F(ListenerTest, BadLinesAreCountedAndSkippedWithoutDroppingTheConnection) {
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("no value here\ngood 1 1700000000\nalso.bad x 1700000000\n");
+  WaitFor(1, 2);
+  client.Send("later 2 1700000000\n");
+  WaitFor(2, 2);
+  EXPECT_THAT(Stored(), ElementsAre("good{} 1700000000000 1", "later{} 1700000000000 2"));
+}
+
+TEST_F(ListenerTest, TagsBecomeLabelsAndMissingTimestampIsNow) {
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("cpu.load;host=web1;dc=eu 0.5\nmem -2 -1\n");
+  WaitFor(2);
+  EXPECT_THAT(Stored(), ElementsAre(fmt::format("cpu.load{{dc=\"eu\",host=\"web1\"}} {} 0.5", kNow),
+                                    fmt::format("mem{{}} {} -2", kNow)));
+}
+
+TEST_F(ListenerTest, PartialLastLineIsParsedAtEndOfStream) {
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("x 1 1700000000\ny 2 1700000000");
+  client.ShutdownWrite();
+  EXPECT_TRUE(client.ReadsEof());
+  WaitFor(2);
+  EXPECT_THAT(Stored(), ElementsAre("x{} 1700000000000 1", "y{} 1700000000000 2"));
+}
+
+TEST_F(ListenerTest, BadLinesAreCountedOnceWhenTheStreamEnds) {
+  options_.max_line_bytes = 32;
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send(std::string(40, 'x') + "\nbad\ny 2 1700000000");
+  client.ShutdownWrite();
+  EXPECT_TRUE(client.ReadsEof());  // the server closes after its last commit
+  WaitFor(1, 2);
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(2u, bad_);
+  EXPECT_EQ(1u, committed_);
+}
+
+TEST_F(ListenerTest, OverlongLineIsSkippedAndTheNextKept) {
+  options_.max_line_bytes = 32;
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send(std::string(20, 'a'));
+  client.Send(std::string(40, 'b') + " 1 1700000000\nok 1 1700000000\n");
+  WaitFor(1, 1);
+  EXPECT_THAT(Stored(), ElementsAre("ok{} 1700000000000 1"));
+}
+
+TEST_F(ListenerTest, UdpDatagramsAreBatches) {
+  uint16_t port = StartListener();
+  Client client(SOCK_DGRAM, port);
+  client.Send("u.x 5 1700000000\nbad\nv.y 6 1700000000");
+  client.Send("w.z 7 1700000000\n");
+  WaitFor(3, 1);
+  EXPECT_THAT(Stored(), ElementsAre("u.x{} 1700000000000 5", "v.y{} 1700000000000 6",
+                                    "w.z{} 1700000000000 7"));
+}
+
+TEST_F(ListenerTest, ManyConnectionsAtOnce) {
+  uint16_t port = StartListener();
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < 20; ++i) {
+    clients.push_back(std::make_unique<Client>(SOCK_STREAM, port));
+  }
+  for (int i = 0; i < 20; ++i) clients[i]->Send(fmt::format("m;conn=c{} {} 1700000000\n", i, i));
+  WaitFor(20);
+  EXPECT_EQ(20u, Stored().size());
+}
+
+TEST_F(ListenerTest, StopClosesIdleConnectionsAndIsIdempotent) {
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("x 1 1700000000\n");
+  WaitFor(1);
+  listener_->Stop();
+  EXPECT_TRUE(client.ReadsEof());
+  listener_->Stop();
+  EXPECT_THAT(Stored(), ElementsAre("x{} 1700000000000 1"));
+}
+
+TEST_F(ListenerTest, StopWithNoConnections) {
+  StartListener();
+  listener_->Stop();
+}
+
+TEST_F(ListenerTest, PortInUseIsAnErrorNamingTheAddress) {
+  uint16_t port = StartListener();
+  ListenerOptions other = options_;
+  other.port = port;
+  Listener second(other, db_.get());
+  absl::Status s = second.Start();
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr(fmt::format("127.0.0.1:{}", port)));
+}
+
+TEST_F(ListenerTest, RefusedBatchIsCountedAsFailed) {
+  uint64_t failed = 0;
+  options_.on_failed = [&](uint64_t n) {
+    absl::MutexLock lock(&mu_);
+    failed += n;
+  };
+  uint16_t port = StartListener();
+  db_->Close();  // every later commit is refused
+  Client client(SOCK_STREAM, port);
+  client.Send("x 1 1700000000\n");
+  absl::MutexLock lock(&mu_);
+  auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return failed >= 1; };
+  EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&done), kDeadline));
+}
+
+}  // namespace
+}  // namespace espy::graphite
