@@ -17,10 +17,10 @@
 namespace espy::http {
 
 struct BrowseOptions {
-  const storage::Db* db = nullptr;       // must outlive the router
-  const stream::Hub* hub = nullptr;      // optional; must outlive the router
-  std::string data_dir;                  // its size is reported as disk use
-  size_t max_results = 10'000;           // names, values, series per answer
+  const storage::Db* db = nullptr;   // must outlive the router
+  const stream::Hub* hub = nullptr;  // optional; must outlive the router
+  std::string data_dir;              // its size is reported as disk use
+  size_t max_results = 10'000;       // names, values, series per answer
 };
 
 void RegisterBrowse(Router& router, const BrowseOptions& options);

@@ -9,13 +9,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "base/status_macros.h"
 #include "boost/asio/post.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http/write.hpp"
 #include "boost/beast/websocket.hpp"
 #include "boost/json.hpp"
 #include "boost/url/parse.hpp"
-#include "base/status_macros.h"
 #include "fmt/format.h"
 #include "model/timestamp.h"
 #include "query/promql/parser.h"
@@ -35,8 +35,7 @@ struct SubscriptionRequest {
   std::optional<int64_t> since;
 };
 
-absl::Status AddLabelFilter(std::string name, std::string value,
-                            std::vector<model::Matcher>* out) {
+absl::Status AddLabelFilter(std::string name, std::string value, std::vector<model::Matcher>* out) {
   if (name.empty()) return absl::InvalidArgumentError("empty label name in filter");
   if (value.empty()) {
     return absl::InvalidArgumentError(fmt::format("label filter \"{}\" needs a value", name));
@@ -105,8 +104,7 @@ absl::StatusOr<std::optional<SubscriptionRequest>> ParseUrlSubscription(const Re
 }
 
 // {"name": ..., "labels": {...}, "match": ..., "since": ...}
-absl::StatusOr<SubscriptionRequest> ParseJsonSubscription(const json::value& v,
-                                                          std::string id) {
+absl::StatusOr<SubscriptionRequest> ParseJsonSubscription(const json::value& v, std::string id) {
   const json::object* obj = v.if_object();
   if (obj == nullptr) {
     return absl::InvalidArgumentError(
@@ -146,13 +144,12 @@ absl::StatusOr<SubscriptionRequest> ParseJsonSubscription(const json::value& v,
         }
         sub.since = *ms;
       } else if (!value.is_null()) {
-        return absl::InvalidArgumentError(
-            "\"since\": want a timestamp string or epoch seconds");
+        return absl::InvalidArgumentError("\"since\": want a timestamp string or epoch seconds");
       }
     } else {
-      return absl::InvalidArgumentError(fmt::format(
-          "\"subscribe\": unknown field \"{}\" (want name, labels, match, since)",
-          std::string(key)));
+      return absl::InvalidArgumentError(
+          fmt::format("\"subscribe\": unknown field \"{}\" (want name, labels, match, since)",
+                      std::string(key)));
     }
   }
   if (sub.matchers.empty()) {
@@ -232,14 +229,14 @@ class StreamHandler::Session : public std::enable_shared_from_this<Session> {
       registry_->sessions.emplace(this, weak_from_this());
     }
     auto initial = ParseUrlSubscription(req_);
-    if (!initial.ok()) return Refuse(Status::bad_request, initial.status().message());
-    auto conn = options_.hub->Connect(
-        [weak = weak_from_this(), ex = ws_.get_executor()] {
-          net::post(ex, [weak] {
-            if (auto self = weak.lock()) self->MaybeWrite();
-          });
-        });
-    if (!conn.ok()) return Refuse(Status::service_unavailable, conn.status().message());
+    if (!initial.ok()) return Refuse(Status::bad_request, std::string(initial.status().message()));
+    auto conn = options_.hub->Connect([weak = weak_from_this(), ex = ws_.get_executor()] {
+      net::post(ex, [weak] {
+        if (auto self = weak.lock()) self->MaybeWrite();
+      });
+    });
+    if (!conn.ok())
+      return Refuse(Status::service_unavailable, std::string(conn.status().message()));
     conn_ = std::move(*conn);
 
     ws_.set_option(websocket::stream_base::timeout{options_.handshake_timeout,
@@ -248,10 +245,10 @@ class StreamHandler::Session : public std::enable_shared_from_this<Session> {
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "espy"); }));
     ws_.read_message_max(options_.max_message_bytes);
-    ws_.async_accept(req_, [self = shared_from_this(), initial = std::move(*initial)](
-                               beast::error_code ec) mutable {
-      self->OnAccept(ec, std::move(initial));
-    });
+    ws_.auto_fragment(false);  // one frame per message: fewer headers, simpler clients
+    ws_.async_accept(req_,
+                     [self = shared_from_this(), initial = std::move(*initial)](
+                         beast::error_code ec) mutable { self->OnAccept(ec, std::move(initial)); });
   }
 
   // Server shutdown, from any thread.
@@ -303,7 +300,7 @@ class StreamHandler::Session : public std::enable_shared_from_this<Session> {
   void Subscribe(SubscriptionRequest sub) {
     std::string id = sub.id;
     auto result = conn_->Subscribe(sub.id, std::move(sub.matchers), sub.since);
-    if (!result.ok()) return SendError(result.status().message(), id);
+    if (!result.ok()) return SendError(std::string(result.status().message()), id);
     outbox_.push_back(fmt::format("{{\"subscribed\":{},\"backfilled\":{},\"truncated\":{}}}", id,
                                   result->backfilled, result->truncated));
   }
@@ -320,9 +317,8 @@ class StreamHandler::Session : public std::enable_shared_from_this<Session> {
   }
 
   void Read() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->OnRead(ec);
-    });
+    ws_.async_read(buffer_,
+                   [self = shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
@@ -360,12 +356,12 @@ class StreamHandler::Session : public std::enable_shared_from_this<Session> {
         id = std::to_string(++auto_id_);
       }
       auto request = ParseJsonSubscription(*sub, id);
-      if (!request.ok()) return SendError(request.status().message(), id);
+      if (!request.ok()) return SendError(std::string(request.status().message()), id);
       Subscribe(*std::move(request));
     } else if (const json::value* unsub = obj.if_contains("unsubscribe")) {
       std::string id = json::serialize(*unsub);
       absl::Status s = conn_->Unsubscribe(id);
-      if (!s.ok()) return SendError(s.message(), id);
+      if (!s.ok()) return SendError(std::string(s.message()), id);
       outbox_.push_back(fmt::format("{{\"unsubscribed\":{}}}", id));
     } else {
       SendError("unknown request: want \"subscribe\" or \"unsubscribe\"", "");
@@ -389,10 +385,9 @@ class StreamHandler::Session : public std::enable_shared_from_this<Session> {
     current_ = std::move(outbox_.front());
     outbox_.pop_front();
     ws_.text(true);
-    ws_.async_write(net::buffer(current_),
-                    [self = shared_from_this()](beast::error_code ec, size_t) {
-                      self->OnWrite(ec);
-                    });
+    ws_.async_write(
+        net::buffer(current_),
+        [self = shared_from_this()](beast::error_code ec, size_t) { self->OnWrite(ec); });
   }
 
   void OnWrite(beast::error_code ec) {
@@ -453,7 +448,8 @@ size_t StreamHandler::CloseAll(std::chrono::milliseconds grace) {
   open.clear();
   absl::MutexLock lock(&registry_->mu);
   registry_->mu.AwaitWithTimeout(
-      absl::Condition(+[](Registry* r) { return r->sessions.empty(); }, registry_.get()),
+      absl::Condition(
+          +[](Registry* r) { return r->sessions.empty(); }, registry_.get()),
       absl::Milliseconds(static_cast<int64_t>(grace.count())));
   return registry_->sessions.size();
 }

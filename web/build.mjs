@@ -1,0 +1,24 @@
+// Bundles the dashboard into one JS file, one CSS file and index.html under
+// the directory given as the first argument. Run by CMake (src/web/) after
+// `npm ci`; the files are then embedded into the espy binary.
+import * as esbuild from 'esbuild';
+import { copyFileSync, mkdirSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const out = resolve(process.argv[2] ?? join(here, 'dist'));
+mkdirSync(out, { recursive: true });
+
+await esbuild.build({
+  entryPoints: { app: join(here, 'src/main.js') },
+  bundle: true,
+  minify: true,
+  sourcemap: false,
+  target: ['es2020'],
+  format: 'iife',
+  outdir: out,
+  logLevel: 'warning',
+  legalComments: 'none',
+});
+copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));

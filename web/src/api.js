@@ -1,0 +1,139 @@
+// Talking to the Espy server: JSON helpers, paged range reads, series keys.
+
+export async function getJSON(url) {
+  const res = await fetch(url, { headers: { Accept: 'application/json' } });
+  const text = await res.text();
+  let body;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    throw new Error(`${url}: answered ${res.status} with non-JSON`);
+  }
+  if (!res.ok) throw new Error(body && body.error ? body.error : `${url}: HTTP ${res.status}`);
+  return body;
+}
+
+export async function getText(url) {
+  const res = await fetch(url);
+  if (!res.ok) throw new Error(`${url}: HTTP ${res.status}`);
+  return res.text();
+}
+
+// The labels of a point object: every key but name, value and ts.
+export function labelsOf(obj) {
+  const out = {};
+  for (const k of Object.keys(obj).sort()) {
+    if (k !== 'name' && k !== 'value' && k !== 'ts') out[k] = obj[k];
+  }
+  return out;
+}
+
+// cpu{host="a",region="eu"}: one string per series.
+export function seriesKey(obj) {
+  const labels = labelsOf(obj);
+  const parts = Object.keys(labels).map((k) => `${k}="${labels[k]}"`);
+  return parts.length ? `${obj.name}{${parts.join(',')}}` : obj.name;
+}
+
+export function parseValue(v) {
+  if (typeof v === 'number') return v;
+  if (v === 'NaN') return NaN;
+  if (v === '+Inf') return Infinity;
+  if (v === '-Inf') return -Infinity;
+  return Number(v);
+}
+
+// Reads GET /v1/metrics for one selection, following the Link pages, up to
+// maxPoints points. Returns {series: Map(key -> {key, name, labels, ts[], values[]}),
+// points, truncated}.
+export async function fetchRange({ name, filters, sts, ets, maxPoints = 500000, signal }) {
+  const params = new URLSearchParams();
+  params.set('name', name);
+  for (const [k, v] of filters) params.append(k, v);
+  params.set('sts', new Date(sts).toISOString());
+  params.set('ets', new Date(ets).toISOString());
+  params.set('limit', '50000');
+  let url = `/v1/metrics?${params}`;
+  const series = new Map();
+  let points = 0;
+  let truncated = false;
+  while (url) {
+    const res = await fetch(url, { signal });
+    const body = await res.json();
+    if (!res.ok) throw new Error(body.error || `HTTP ${res.status}`);
+    for (const p of body) {
+      const key = seriesKey(p);
+      let s = series.get(key);
+      if (!s) {
+        s = { key, name: p.name, labels: labelsOf(p), ts: [], values: [] };
+        series.set(key, s);
+      }
+      s.ts.push(Date.parse(p.ts));
+      s.values.push(parseValue(p.value));
+    }
+    points += body.length;
+    const link = res.headers.get('Link');
+    const m = link && link.match(/<([^>]+)>;\s*rel="next"/);
+    url = m ? m[1] : null;
+    if (url && points >= maxPoints) {
+      truncated = true;
+      url = null;
+    }
+  }
+  return { series, points, truncated };
+}
+
+export function formatNumber(v) {
+  if (v === null || v === undefined) return '–';
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  if (a !== 0 && (a >= 1e6 || a < 1e-3)) return v.toExponential(3);
+  return Number(v.toPrecision(6)).toLocaleString(undefined, { maximumFractionDigits: 6 });
+}
+
+export function formatBytes(n) {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+export function formatTime(ms) {
+  const d = new Date(ms);
+  const pad = (n, w = 2) => String(n).padStart(w, '0');
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(
+    d.getMinutes(),
+  )}:${pad(d.getSeconds())}.${pad(d.getMilliseconds(), 3)}`;
+}
+
+// Debounced autocomplete of metric names into a <datalist>.
+export function attachNameAutocomplete(input, datalist) {
+  let timer = 0;
+  let last = null;
+  const load = async () => {
+    const q = input.value.trim();
+    if (q === last) return;
+    last = q;
+    try {
+      const names = await getJSON(`/v1/names?limit=50&q=${encodeURIComponent(q)}`);
+      datalist.replaceChildren(
+        ...names.map((n) => {
+          const o = document.createElement('option');
+          o.value = n;
+          return o;
+        }),
+      );
+    } catch {
+      /* autocomplete is best effort */
+    }
+  };
+  input.addEventListener('input', () => {
+    clearTimeout(timer);
+    timer = setTimeout(load, 120);
+  });
+  input.addEventListener('focus', load);
+  load();
+}
