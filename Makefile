@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-asan bench format clean
+.PHONY: all deps build run test test-asan bench fuzz format clean
 
 all: build
 
@@ -34,6 +34,27 @@ test-asan: deps
 bench: build
 	scripts/install-deps bench
 	@echo "see bench/README.md for the benchmark commands"
+
+# libFuzzer: one fuzzer per parser (src/ingest/*_fuzz.cc), built with Debian's
+# clang++ under ASan and UBSan, each run for FUZZ_SECONDS; corpora are kept in
+# $(FUZZ_BUILD)/corpus/<fuzzer> between runs, crashes land in $(FUZZ_BUILD)/fuzz/.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZERS ?= json_parser_fuzz influx_parser_fuzz graphite_parser_fuzz remote_write_parser_fuzz
+FUZZ_FLAGS = -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+  -fno-omit-frame-pointer
+
+fuzz:
+	scripts/install-deps build fuzz
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DESPY_FUZZ=ON "-DCMAKE_CXX_FLAGS=$(FUZZ_FLAGS)"
+	ninja -C $(FUZZ_BUILD) -j $(JOBS) fuzzers
+	set -e; for f in $(FUZZERS); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$f; \
+	  echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+	  $(FUZZ_BUILD)/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/fuzz/$$f- $(FUZZ_BUILD)/corpus/$$f; \
+	done
 
 format:
 	git ls-files '*.cc' '*.h' | xargs clang-format -i

@@ -34,6 +34,11 @@ SelfMetrics::SelfMetrics(const storage::Db* db)
                     .Name("espy_ingest_rejected_batches_total")
                     .Help("Write requests rejected for bad input, by protocol.")
                     .Register(*registry_)),
+      graphite_bad_lines_(prometheus::BuildCounter()
+                              .Name("espy_graphite_bad_lines_total")
+                              .Help("Graphite lines skipped as malformed.")
+                              .Register(*registry_)
+                              .Add({})),
       series_(MakeGauge(*registry_, "espy_series", "Series in the head.")),
       head_samples_(MakeGauge(*registry_, "espy_head_samples", "Samples held in memory.")),
       wal_bytes_(MakeGauge(*registry_, "espy_wal_written_bytes",
@@ -63,6 +68,10 @@ void SelfMetrics::AddSamples(std::string_view protocol, uint64_t n) {
 
 void SelfMetrics::AddRejected(std::string_view protocol, uint64_t batches) {
   rejected_.Add({{"protocol", std::string(protocol)}}).Increment(static_cast<double>(batches));
+}
+
+void SelfMetrics::AddGraphiteBadLines(uint64_t lines) {
+  graphite_bad_lines_.Increment(static_cast<double>(lines));
 }
 
 std::string SelfMetrics::Render() {

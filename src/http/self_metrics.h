@@ -26,6 +26,8 @@ class SelfMetrics {
   void ObserveRequest(std::string_view route, int status, double seconds);
   void AddSamples(std::string_view protocol, uint64_t n);
   void AddRejected(std::string_view protocol, uint64_t batches);
+  // Graphite lines skipped as malformed (the rest of their read is kept).
+  void AddGraphiteBadLines(uint64_t lines);
 
   // The text exposition of every metric, with storage gauges refreshed.
   std::string Render();
@@ -40,6 +42,7 @@ class SelfMetrics {
   prometheus::Family<prometheus::Histogram>& durations_;
   prometheus::Family<prometheus::Counter>& samples_;
   prometheus::Family<prometheus::Counter>& rejected_;
+  prometheus::Counter& graphite_bad_lines_;
   prometheus::Gauge& series_;
   prometheus::Gauge& head_samples_;
   prometheus::Gauge& wal_bytes_;

@@ -9,6 +9,9 @@
 #include "http/api.h"
 #include "ingest/json_parser.h"
 #include "model/timestamp.h"
+#include "query/engine/head_queryable.h"
+#include "query/engine/step_aggregator.h"
+#include "query/promql/parser.h"
 #include "query/sample_pager.h"
 
 namespace espy::http {
@@ -127,10 +130,10 @@ absl::StatusOr<int64_t> TimeParam(std::string_view key, const std::string& value
   return t;
 }
 
-// Parameters name, sts, ets, limit and cursor have a meaning of their own;
+// Parameters name, sts, ets, limit, cursor, step and agg have a meaning of their own;
 // every other one is a label filter.
 absl::Status ParseGet(const ApiOptions& opts, const boost::urls::url_view& url,
-                      query::PageRequest* request) {
+                      query::PageRequest* request, std::string* step, std::string* agg) {
   request->limit = opts.default_page_limit;
   absl::flat_hash_map<std::string, int> seen;
   for (const auto& param : url.params()) {
@@ -160,6 +163,10 @@ absl::Status ParseGet(const ApiOptions& opts, const boost::urls::url_view& url,
                         opts.max_page_limit, value));
       }
       request->limit = std::min(limit, opts.max_page_limit);
+    } else if (key == "step") {
+      *step = value;
+    } else if (key == "agg") {
+      *agg = value;
     } else if (key == "cursor") {
       auto c = query::DecodeCursor(value);
       if (!c.ok()) return c.status();
@@ -180,6 +187,69 @@ absl::Status ParseGet(const ApiOptions& opts, const boost::urls::url_view& url,
   return absl::OkStatus();
 }
 
+// GET /v1/metrics with step (a duration: 30s, 5m, 1h) and agg (avg, min, max,
+// sum, count, last, rate; default avg): one point per series per step bucket
+// [sts + k*step, sts + (k+1)*step), stamped with the bucket start, in
+// (ts, series) order. sts is required; ets defaults to now. No cursor: more
+// than `limit` points is an error asking for a larger step.
+void HandleStepGet(const ApiOptions& opts, const query::PageRequest& page, const std::string& step,
+                   const std::string& agg, Reply reply) {
+  query::engine::StepRequest r;
+  absl::StatusOr<int64_t> step_ms = query::promql::ParseDuration(step);
+  if (!step_ms.ok() || *step_ms <= 0) {
+    reply(ErrorResponse(absl::InvalidArgumentError(fmt::format(
+        "parameter \"step\": want a positive duration such as 30s, 5m or 1h, got \"{}\"", step))));
+    return;
+  }
+  auto parsed_agg = query::engine::ParseStepAgg(agg.empty() ? "avg" : agg);
+  if (!parsed_agg.ok()) {
+    reply(ErrorResponse(parsed_agg.status()));
+    return;
+  }
+  if (page.mint == INT64_MIN) {
+    reply(ErrorResponse(absl::InvalidArgumentError(
+        "parameter \"sts\": required with \"step\" (the first bucket starts there)")));
+    return;
+  }
+  if (page.after) {
+    reply(ErrorResponse(absl::InvalidArgumentError(
+        "parameter \"cursor\": not supported with \"step\"; use a larger step instead")));
+    return;
+  }
+  r.matchers = page.matchers;
+  r.mint = page.mint;
+  r.maxt = page.maxt == INT64_MAX ? opts.clock->NowMillis() : page.maxt;
+  r.step_ms = *step_ms;
+  r.agg = *parsed_agg;
+  r.max_points = page.limit;
+  query::engine::HeadQueryable queryable(&opts.db->head());
+  absl::StatusOr<query::engine::Matrix> m = query::engine::AggregateSteps(queryable, r);
+  if (!m.ok()) {
+    reply(ErrorResponse(m.status()));
+    return;
+  }
+  struct Out {
+    int64_t t;
+    size_t series;
+    double v;
+  };
+  std::vector<Out> points;
+  std::vector<SeriesJson> json;
+  for (size_t i = 0; i < m->size(); ++i) {
+    json.push_back(MakeSeriesJson((*m)[i].metric));
+    for (const query::engine::Point& p : (*m)[i].points) points.push_back({p.t, i, p.v});
+  }
+  std::stable_sort(points.begin(), points.end(),
+                   [](const Out& a, const Out& b) { return a.t < b.t; });
+  std::string body = "[";
+  for (size_t i = 0; i < points.size(); ++i) {
+    if (i > 0) body.push_back(',');
+    AppendPoint(json[points[i].series], model::Sample{points[i].t, points[i].v}, &body);
+  }
+  body.push_back(']');
+  reply(MakeResponse(Status::ok, std::move(body)));
+}
+
 void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
   auto url = boost::urls::parse_origin_form(
       boost::core::string_view(req.target().data(), req.target().size()));
@@ -188,8 +258,13 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
     return;
   }
   query::PageRequest request;
-  if (absl::Status s = ParseGet(opts, *url, &request); !s.ok()) {
+  std::string step, agg;
+  if (absl::Status s = ParseGet(opts, *url, &request, &step, &agg); !s.ok()) {
     reply(ErrorResponse(s));
+    return;
+  }
+  if (!step.empty() || !agg.empty()) {
+    HandleStepGet(opts, request, step, agg, std::move(reply));
     return;
   }
   query::Page page = query::ReadPage(opts.db->head(), request);

@@ -8,11 +8,17 @@
 #include "CLI/CLI.hpp"
 #include "base/log.h"
 #include "config/config.h"
+#include "graphite/listener.h"
 #include "http/api.h"
+#include "http/browse_handler.h"
+#include "http/ingest_handlers.h"
 #include "http/prom_api.h"
 #include "http/server.h"
+#include "http/stream_handler.h"
 #include "server/data_dir_lock.h"
 #include "storage/db.h"
+#include "stream/hub.h"
+#include "web/dashboard.h"
 
 #ifndef ESPY_VERSION
 #define ESPY_VERSION "dev"
@@ -71,11 +77,28 @@ int Serve(const config::ServeConfig& cfg) {
   api.metrics = &metrics;
   api.ready = &ready;
   http::Router router;
+  // Live stream (/v1/stream), the dashboard (/) and its JSON endpoints. The
+  // /metrics route here wins over RegisterStatus's (first exact match) and
+  // adds the stream counters.
+  stream::Hub hub((*db)->head());
+  (*db)->SetCommitListener(
+      [&hub](const auto& batch, const auto& refs) { hub.Publish(batch, refs); });
+  http::StreamHandler streams({.hub = &hub, .logger = base::MakeLogger("stream", cfg.log_level)});
+  streams.Register(router);
+  http::RegisterBrowse(router, {.db = db->get(), .hub = &hub, .data_dir = cfg.data_dir});
+  web::RegisterDashboard(router);
+  router.Add("/metrics", {boost::beast::http::verb::get}, [&](const http::Request&, auto reply) {
+    reply(http::MakeResponse(http::Status::ok, metrics.Render() + hub.RenderMetrics(),
+                             "text/plain; version=0.0.4; charset=utf-8"));
+  });
   http::RegisterV1Metrics(router, api);
   http::RegisterStatus(router, api);
   http::PromApiOptions prom_api;
   prom_api.espy_version = ESPY_VERSION;
   http::RegisterPromApi(router, api, prom_api);
+  http::IngestHandlerOptions ingest_options;
+  ingest_options.max_decoded_bytes = cfg.max_body_bytes;
+  http::RegisterIngestHandlers(router, api, ingest_options);
 
   http::ServerOptions server_options;
   server_options.host = cfg.listen_host;
@@ -94,6 +117,24 @@ int Serve(const config::ServeConfig& cfg) {
     log->critical("msg=\"cannot start HTTP server\" err=\"{}\"", s.message());
     return 1;
   }
+  std::unique_ptr<graphite::Listener> graphite_listener;
+  if (!cfg.graphite_listen.empty()) {
+    graphite::ListenerOptions g;
+    size_t colon = cfg.graphite_listen.rfind(':');
+    g.host = cfg.graphite_listen.substr(0, colon);
+    if (g.host.size() > 2 && g.host.front() == '[') g.host = g.host.substr(1, g.host.size() - 2);
+    if (g.host == "localhost") g.host = "127.0.0.1";
+    g.port = static_cast<uint16_t>(std::stoi(cfg.graphite_listen.substr(colon + 1)));
+    g.logger = base::MakeLogger("graphite", cfg.log_level);
+    g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };
+    g.on_bad_lines = [&metrics](uint64_t n) { metrics.AddGraphiteBadLines(n); };
+    g.on_failed = [&metrics](uint64_t n) { metrics.AddRejected("graphite", n); };
+    graphite_listener = std::make_unique<graphite::Listener>(std::move(g), db->get());
+    if (absl::Status s = graphite_listener->Start(); !s.ok()) {
+      log->critical("msg=\"cannot start Graphite listener\" err=\"{}\"", s.message());
+      return 1;
+    }
+  }
   log->info("msg=listening address={}:{}", cfg.listen_host, server.port());
 
   int sig = 0;
@@ -101,7 +142,9 @@ int Serve(const config::ServeConfig& cfg) {
   auto start = std::chrono::steady_clock::now();
   ready = false;
   log->info("msg=\"shutting down\" signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  streams.CloseAll();
   server.Shutdown();
+  if (graphite_listener) graphite_listener->Stop();
   (*db)->Close();
   log->info("msg=stopped duration_ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(
                                               std::chrono::steady_clock::now() - start)
