@@ -6,6 +6,7 @@
 #include <map>
 
 #include "CLI/CLI.hpp"
+#include "absl/synchronization/mutex.h"
 #include "base/log.h"
 #include "config/config.h"
 #include "graphite/listener.h"
@@ -45,6 +46,9 @@ sigset_t BlockShutdownSignals() {
 }
 
 int Serve(const config::ServeConfig& cfg) {
+  // Debian's Abseil is built with absl::Mutex's deadlock detector on; it
+  // costs a graph lookup per lock (7% of an ingest profile). Off in serving.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   sigset_t signals = BlockShutdownSignals();
   std::signal(SIGPIPE, SIG_IGN);
   base::Logger log = base::MakeLogger("server", cfg.log_level);
