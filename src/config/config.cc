@@ -153,9 +153,9 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     c->retention = *d;
   } else if (name == "graphite-listen") {
     if (!value.empty()) {
-      std::string host;
-      uint16_t port;
-      if (absl::Status s = SplitHostPort(value, &host, &port); !s.ok()) return wrap(s);
+      if (absl::Status s = SplitHostPort(value, &c->graphite_host, &c->graphite_port); !s.ok()) {
+        return wrap(s);
+      }
     }
     c->graphite_listen = value;
   } else if (name == "log-level") {

@@ -26,6 +26,8 @@ struct ServeConfig {
   // Data older than this is dropped (enforced once blocks exist on disk).
   std::chrono::milliseconds retention = std::chrono::hours(24 * 90);
   std::string graphite_listen;  // empty: Graphite listener off
+  std::string graphite_host;    // graphite_listen split, when set
+  uint16_t graphite_port = 0;
   spdlog::level::level_enum log_level = spdlog::level::info;
   bool access_log = false;
   int threads = 0;                        // HTTP threads; 0 = one per core

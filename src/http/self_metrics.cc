@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "fmt/format.h"
 #include "prometheus/text_serializer.h"
 
 namespace espy::http {
@@ -83,7 +84,43 @@ std::string SelfMetrics::Render() {
   commit_rounds_.Set(static_cast<double>(s.commit_rounds));
   batches_.Set(static_cast<double>(s.batches_committed));
   prometheus::TextSerializer serializer;
-  return serializer.Serialize(registry_->Collect());
+  std::string out = serializer.Serialize(registry_->Collect());
+  // Storage engine figures the Db keeps itself.
+  struct Row {
+    const char* name;
+    const char* type;
+    const char* help;
+    uint64_t value;
+  };
+  const Row rows[] = {
+      {"espy_head_memory_bytes", "gauge", "Estimated bytes held by the head.", s.head_memory_bytes},
+      {"espy_head_chunks", "gauge", "Compressed chunks in the head.", s.head_chunks},
+      {"espy_head_out_of_order_samples", "gauge", "Samples waiting in out-of-order buffers.",
+       s.head_ooo_samples},
+      {"espy_blocks", "gauge", "Persisted blocks.", s.blocks},
+      {"espy_block_bytes", "gauge", "Bytes on disk in blocks.", s.block_bytes},
+      {"espy_blocks_written_total", "counter", "Blocks written since start.", s.blocks_written},
+      {"espy_blocks_quarantined_total", "counter", "Corrupt blocks moved aside since start.",
+       s.blocks_quarantined},
+      {"espy_blocks_expired_total", "counter", "Blocks deleted by retention since start.",
+       s.blocks_expired},
+      {"espy_compactions_total", "counter", "Blocks made by merging others since start.",
+       s.compactions},
+      {"espy_wal_truncations_total", "counter", "Times old WAL segments were removed.",
+       s.wal_truncations},
+      {"espy_series_limit_rejections_total", "counter", "Batches refused by a series limit.",
+       s.series_limit_rejections},
+  };
+  for (const Row& r : rows) {
+    out +=
+        fmt::format("# HELP {0} {1}\n# TYPE {0} {2}\n{0} {3}\n", r.name, r.help, r.type, r.value);
+  }
+  for (const auto& collector : collectors_) out += collector();
+  return out;
+}
+
+void SelfMetrics::AddCollector(std::function<std::string()> collector) {
+  collectors_.push_back(std::move(collector));
 }
 
 }  // namespace espy::http

@@ -2,9 +2,11 @@
 // text format (prometheus-cpp does the bookkeeping and the format).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
@@ -29,6 +31,10 @@ class SelfMetrics {
   // Graphite lines skipped as malformed (the rest of their read is kept).
   void AddGraphiteBadLines(uint64_t lines);
 
+  // Adds text in the exposition format that Render appends (for components
+  // that keep their own counters, like the stream hub). Call before serving.
+  void AddCollector(std::function<std::string()> collector);
+
   // The text exposition of every metric, with storage gauges refreshed.
   std::string Render();
 
@@ -50,6 +56,7 @@ class SelfMetrics {
   prometheus::Gauge& commit_rounds_;
   prometheus::Gauge& batches_;
   prometheus::Gauge& start_time_;
+  std::vector<std::function<std::string()>> collectors_;
 };
 
 }  // namespace espy::http

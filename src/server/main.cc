@@ -81,9 +81,7 @@ int Serve(const config::ServeConfig& cfg) {
   api.metrics = &metrics;
   api.ready = &ready;
   http::Router router;
-  // Live stream (/v1/stream), the dashboard (/) and its JSON endpoints. The
-  // /metrics route here wins over RegisterStatus's (first exact match) and
-  // adds the stream counters.
+  // Live stream (/v1/stream), the dashboard (/) and its JSON endpoints.
   stream::Hub hub((*db)->head());
   (*db)->SetCommitListener(
       [&hub](const auto& batch, const auto& refs) { hub.Publish(batch, refs); });
@@ -91,10 +89,7 @@ int Serve(const config::ServeConfig& cfg) {
   streams.Register(router);
   http::RegisterBrowse(router, {.db = db->get(), .hub = &hub, .data_dir = cfg.data_dir});
   web::RegisterDashboard(router);
-  router.Add("/metrics", {boost::beast::http::verb::get}, [&](const http::Request&, auto reply) {
-    reply(http::MakeResponse(http::Status::ok, metrics.Render() + hub.RenderMetrics(),
-                             "text/plain; version=0.0.4; charset=utf-8"));
-  });
+  metrics.AddCollector([&hub] { return hub.RenderMetrics(); });
   http::RegisterV1Metrics(router, api);
   http::RegisterStatus(router, api);
   http::PromApiOptions prom_api;
@@ -124,11 +119,8 @@ int Serve(const config::ServeConfig& cfg) {
   std::unique_ptr<graphite::Listener> graphite_listener;
   if (!cfg.graphite_listen.empty()) {
     graphite::ListenerOptions g;
-    size_t colon = cfg.graphite_listen.rfind(':');
-    g.host = cfg.graphite_listen.substr(0, colon);
-    if (g.host.size() > 2 && g.host.front() == '[') g.host = g.host.substr(1, g.host.size() - 2);
-    if (g.host == "localhost") g.host = "127.0.0.1";
-    g.port = static_cast<uint16_t>(std::stoi(cfg.graphite_listen.substr(colon + 1)));
+    g.host = cfg.graphite_host;
+    g.port = cfg.graphite_port;
     g.logger = base::MakeLogger("graphite", cfg.log_level);
     g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };
     g.on_bad_lines = [&metrics](uint64_t n) { metrics.AddGraphiteBadLines(n); };
