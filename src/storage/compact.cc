@@ -10,6 +10,7 @@
 #include "base/status_macros.h"
 #include "fmt/format.h"
 #include "model/labels.h"
+#include "model/sample_merge.h"
 #include "storage/chunk/chunk.h"
 
 namespace espy::storage {
@@ -23,25 +24,6 @@ int64_t FloorDiv(int64_t t, int64_t range) {
 
 bool Overlap(const block::BlockMeta& a, const block::BlockMeta& b) {
   return a.mint <= b.maxt && b.mint <= a.maxt;
-}
-
-// Merges two sorted, unique lists; on equal timestamps `newer` wins.
-std::vector<model::Sample> MergeNewerWins(const std::vector<model::Sample>& older,
-                                          const std::vector<model::Sample>& newer) {
-  if (older.empty()) return newer;
-  if (newer.empty()) return older;
-  std::vector<model::Sample> out;
-  out.reserve(older.size() + newer.size());
-  size_t i = 0, j = 0;
-  while (i < older.size() || j < newer.size()) {
-    if (j == newer.size() || (i < older.size() && older[i].ts < newer[j].ts)) {
-      out.push_back(older[i++]);
-    } else {
-      if (i < older.size() && older[i].ts == newer[j].ts) ++i;
-      out.push_back(newer[j++]);
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -109,7 +91,7 @@ absl::StatusOr<block::BlockMeta> CompactBlocks(
         return absl::DataLossError(fmt::format("compacting block {}: series {}: {}",
                                                sources[i]->dir(), labels.ToString(), s.message()));
       }
-      merged = MergeNewerWins(merged, part);
+      merged = model::MergeNewerWins(merged, part);
     }
     chunks.clear();
     chunk::ChunkAppender app;

@@ -6,6 +6,7 @@
 #include "base/status_macros.h"
 #include "encoding/coding.h"
 #include "fmt/format.h"
+#include "model/sample_merge.h"
 
 namespace espy::storage::head {
 
@@ -37,25 +38,6 @@ void AppendRange(const std::vector<model::Sample>& v, int64_t mint, int64_t maxt
   auto it = std::lower_bound(v.begin(), v.end(), mint,
                              [](const model::Sample& a, int64_t t) { return a.ts < t; });
   for (; it != v.end() && it->ts <= maxt; ++it) out->push_back(*it);
-}
-
-// Merges two sorted, unique lists; on equal timestamps `newer` wins.
-std::vector<model::Sample> MergeNewerWins(const std::vector<model::Sample>& older,
-                                          const std::vector<model::Sample>& newer) {
-  if (older.empty()) return newer;
-  if (newer.empty()) return older;
-  std::vector<model::Sample> out;
-  out.reserve(older.size() + newer.size());
-  size_t i = 0, j = 0;
-  while (i < older.size() || j < newer.size()) {
-    if (j == newer.size() || (i < older.size() && older[i].ts < newer[j].ts)) {
-      out.push_back(older[i++]);
-    } else {
-      if (i < older.size() && older[i].ts == newer[j].ts) ++i;
-      out.push_back(newer[j++]);
-    }
-  }
-  return out;
 }
 
 void UpdateMin(std::atomic<int64_t>& a, int64_t v) {
@@ -222,7 +204,7 @@ void Head::MergeOoo(MemSeries* s) {
   for (size_t k = i; k < j; ++k) {
     DecodeInto(k < n ? std::string_view(s->chunks[k]) : s->app.bytes(), INT64_MIN, INT64_MAX, &old);
   }
-  std::vector<model::Sample> merged = MergeNewerWins(old, ooo);
+  std::vector<model::Sample> merged = model::MergeNewerWins(old, ooo);
   num_samples_.fetch_sub(old.size() + ooo.size() - merged.size(), std::memory_order_relaxed);
   std::vector<std::string> fresh = EncodeChunks(merged);
   const bool app_touched = has_app && j == total;
@@ -278,28 +260,28 @@ size_t Head::Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
       // Blocks were checksummed at open; a chunk that still fails to decode
       // is skipped rather than failing every read of the series.
       if (!e->block->Read(it->second, mint, maxt, &part).ok()) continue;
-      merged = MergeNewerWins(merged, part);
+      merged = model::MergeNewerWins(merged, part);
     }
     {
       absl::MutexLock lock(&StripeFor(ref));
       if (s->extra != nullptr && !s->extra->frozen.empty()) {
         part.clear();
         for (const std::string& c : s->extra->frozen) DecodeInto(c, mint, maxt, &part);
-        merged = MergeNewerWins(merged, part);
+        merged = model::MergeNewerWins(merged, part);
       }
       if (s->extra != nullptr && !s->extra->frozen_ooo.empty()) {
         part.clear();
         AppendRange(s->extra->frozen_ooo, mint, maxt, &part);
-        merged = MergeNewerWins(merged, part);
+        merged = model::MergeNewerWins(merged, part);
       }
       part.clear();
       for (const std::string& c : s->chunks) DecodeInto(c, mint, maxt, &part);
       if (s->app.num_samples() > 0) DecodeInto(s->app.bytes(), mint, maxt, &part);
-      merged = MergeNewerWins(merged, part);
+      merged = model::MergeNewerWins(merged, part);
       if (s->extra != nullptr && !s->extra->ooo.empty()) {
         part.clear();
         AppendRange(s->extra->ooo, mint, maxt, &part);
-        merged = MergeNewerWins(merged, part);
+        merged = model::MergeNewerWins(merged, part);
       }
     }
     if (blocks_version_.load() == version) break;
@@ -418,7 +400,7 @@ absl::Status Head::ForEachFrozen(
       } else {
         samples.clear();
         for (const std::string& c : x.frozen) DecodeInto(c, INT64_MIN, INT64_MAX, &samples);
-        chunks = EncodeChunks(MergeNewerWins(samples, x.frozen_ooo));
+        chunks = EncodeChunks(model::MergeNewerWins(samples, x.frozen_ooo));
       }
     }
     ESPY_RETURN_IF_ERROR(fn(s->ref, s->labels, chunks));
