@@ -2,12 +2,19 @@
 // table of series and the samples that point into it. ingest::Batch is this.
 #pragma once
 
+#include <bit>
 #include <cstdint>
 #include <vector>
 
 #include "model/labels.h"
 
 namespace espy::model {
+
+// The bit pattern Prometheus writes to mark a series stale (value.StaleNaN):
+// a series that stopped being reported ends here, not five minutes later.
+inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
+inline double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
+inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
 
 struct BatchSample {
   uint32_t series;  // index into SampleBatch::series

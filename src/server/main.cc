@@ -1,5 +1,7 @@
 // espy: the binary. Parses the command line, wires storage, ingest, query
 // and HTTP together, and handles signals.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +18,9 @@
 #include "http/prom_api.h"
 #include "http/server.h"
 #include "http/stream_handler.h"
+#include "probe/config.h"
+#include "probe/report.h"
+#include "probe/scheduler.h"
 #include "server/data_dir_lock.h"
 #include "storage/db.h"
 #include "stream/hub.h"
@@ -34,23 +39,77 @@ std::string EnvName(const std::string& setting) {
   return env;
 }
 
-// Blocks the shutdown signals in this thread and every thread it starts,
-// so that Serve() can wait for them with sigwait.
-sigset_t BlockShutdownSignals() {
+// Blocks the shutdown and reload signals in this thread and every thread it
+// starts, so that Serve() can wait for them with sigwait.
+sigset_t BlockSignals() {
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   return set;
 }
 
-int Serve(const config::ServeConfig& cfg) {
+// Each probe holds a socket while it runs: raise the open-file limit to
+// what the system allows.
+void RaiseFileLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+// Validates the whole file (server settings and the probes and collectors)
+// and returns its probes and collectors.
+absl::StatusOr<probe::MonitoringConfig> LoadChecks(const std::string& file) {
+  if (file.empty()) return probe::MonitoringConfig{};
+  config::RawSettings raw;
+  raw.config_file = file;
+  if (auto settings = config::Resolve(raw); !settings.ok()) return settings.status();
+  return probe::LoadMonitoring(file);
+}
+
+// Re-reads the config file's probes and collectors; a bad file changes
+// nothing. Thread-safe.
+class Reloader {
+ public:
+  Reloader(std::string file, probe::Scheduler* scheduler, base::Logger log)
+      : file_(std::move(file)), scheduler_(scheduler), log_(std::move(log)) {}
+
+  absl::StatusOr<std::string> Reload() {
+    absl::MutexLock lock(&mu_);
+    if (file_.empty()) {
+      return absl::FailedPreconditionError("no config file to reload (start with --config FILE)");
+    }
+    auto checks = LoadChecks(file_);
+    if (!checks.ok()) {
+      log_->error("msg=\"reload failed; keeping the running configuration\" err=\"{}\"",
+                  checks.status().message());
+      return checks.status();
+    }
+    std::string summary =
+        fmt::format("{} probes, {} collectors", checks->probes.size(), checks->collectors.size());
+    scheduler_->Apply(std::move(*checks));
+    log_->info("msg=reloaded file={} checks=\"{}\"", file_, summary);
+    return summary;
+  }
+
+ private:
+  absl::Mutex mu_;
+  const std::string file_;
+  probe::Scheduler* scheduler_;
+  base::Logger log_;
+};
+
+int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
   // Debian's Abseil is built with absl::Mutex's deadlock detector on; it
   // costs a graph lookup per lock (7% of an ingest profile). Off in serving.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
-  sigset_t signals = BlockShutdownSignals();
+  sigset_t signals = BlockSignals();
   std::signal(SIGPIPE, SIG_IGN);
+  RaiseFileLimit();
   base::Logger log = base::MakeLogger("server", cfg.log_level);
   log->info("msg=starting version={} data_dir={} listen={}:{}", ESPY_VERSION, cfg.data_dir,
             cfg.listen_host, cfg.listen_port);
@@ -81,6 +140,44 @@ int Serve(const config::ServeConfig& cfg) {
   api.metrics = &metrics;
   api.ready = &ready;
   http::Router router;
+
+  // Probes and collectors: their results go through the same commit path.
+  auto checks = LoadChecks(config_file);
+  if (!checks.ok()) {
+    log->critical("msg=\"bad configuration\" err=\"{}\"", checks.status().message());
+    return 2;
+  }
+  base::Logger probe_log = base::MakeLogger("probe", cfg.log_level);
+  probe::SchedulerOptions probe_options;
+  probe_options.logger = probe_log;
+  probe_options.user_agent = "Espy-Probe/" ESPY_VERSION;
+  probe_options.sink = [db = db->get(), &metrics, probe_log](model::SampleBatch batch) {
+    uint64_t n = batch.samples.size();
+    db->Commit(std::move(batch), [&metrics, probe_log, n](absl::Status s) {
+      if (s.ok()) {
+        metrics.AddSamples("probe", n);
+      } else {
+        probe_log->warn("msg=\"probe results not stored\" err=\"{}\"", s.message());
+      }
+    });
+  };
+  probe::Scheduler scheduler(probe_options);
+  log->info("msg=\"checks loaded\" probes={} collectors={}", checks->probes.size(),
+            checks->collectors.size());
+  scheduler.Apply(std::move(*checks));
+  Reloader reloader(config_file, &scheduler, log);
+  metrics.AddCollector([&scheduler] { return scheduler.RenderMetrics(); });
+  router.Add("/-/reload", {boost::beast::http::verb::post},
+             [&reloader](const http::Request&, http::Reply reply) {
+               auto summary = reloader.Reload();
+               if (!summary.ok()) {
+                 reply(http::ErrorResponse(summary.status()));
+                 return;
+               }
+               std::string body = "{\"status\":\"reloaded\",\"checks\":";
+               http::AppendJsonString(*summary, &body);
+               reply(http::MakeResponse(http::Status::ok, body + "}"));
+             });
   // Live stream (/v1/stream), the dashboard (/) and its JSON endpoints.
   stream::Hub hub((*db)->head());
   (*db)->SetCommitListener(
@@ -132,12 +229,16 @@ int Serve(const config::ServeConfig& cfg) {
     }
   }
   log->info("msg=listening address={}:{}", cfg.listen_host, server.port());
+  scheduler.Start();
 
   int sig = 0;
-  sigwait(&signals, &sig);
+  while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    (void)reloader.Reload();
+  }
   auto start = std::chrono::steady_clock::now();
   ready = false;
   log->info("msg=\"shutting down\" signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  scheduler.Stop();
   streams.CloseAll();
   server.Shutdown();
   if (graphite_listener) graphite_listener->Stop();
@@ -146,6 +247,56 @@ int Serve(const config::ServeConfig& cfg) {
                                               std::chrono::steady_clock::now() - start)
                                               .count());
   return 0;
+}
+
+int CheckConfig(const std::string& file) {
+  auto checks = LoadChecks(file);
+  if (!checks.ok()) {
+    std::fprintf(stderr, "espy check-config: %s\n", std::string(checks.status().message()).c_str());
+    return 1;
+  }
+  std::printf("%s: ok (%zu probes, %zu collectors)\n", file.c_str(), checks->probes.size(),
+              checks->collectors.size());
+  return 0;
+}
+
+int ProbeOnce(bool once, bool as_json, const std::string& file,
+              const std::vector<std::string>& targets) {
+  auto fail = [](const std::string& message) {
+    std::fprintf(stderr, "espy probe: %s\n", message.c_str());
+    return 2;
+  };
+  if (!once) return fail("only --once is supported: espy probe --once [--config FILE] [TARGET...]");
+  probe::MonitoringConfig checks;
+  if (!file.empty()) {
+    auto loaded = LoadChecks(file);
+    if (!loaded.ok()) return fail(std::string(loaded.status().message()));
+    checks = std::move(*loaded);
+  }
+  std::vector<std::shared_ptr<const probe::ProbeSpec>> probes;
+  for (const std::string& target : targets) {
+    auto named = std::find_if(checks.probes.begin(), checks.probes.end(),
+                              [&](const auto& p) { return p->name == target; });
+    if (named != checks.probes.end()) {
+      probes.push_back(*named);
+      continue;
+    }
+    auto p = probe::ProbeForTarget(target);
+    if (!p.ok()) return fail(std::string(p.status().message()));
+    probes.push_back(*p);
+  }
+  if (targets.empty()) probes = checks.probes;
+  if (probes.empty()) return fail("nothing to check: give a TARGET or a --config with probes");
+  std::vector<probe::ProbeResult> results =
+      probe::Scheduler::RunOnce(probes, "Espy-Probe/" ESPY_VERSION);
+  double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  std::string out =
+      as_json ? probe::FormatJson(probes, results) : probe::FormatTable(probes, results, now);
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  bool all_up =
+      std::all_of(results.begin(), results.end(), [](const auto& r) { return r.success; });
+  return all_up ? 0 : 1;
 }
 
 int Main(int argc, char** argv) {
@@ -171,6 +322,23 @@ int Main(int argc, char** argv) {
     options.emplace_back(s.name, opt);
   }
 
+  CLI::App* check = app.add_subcommand(
+      "check-config", "Validate a config file (settings, probes, collectors) and exit.");
+  std::string check_file;
+  check->add_option("FILE", check_file, "the YAML config file")->required();
+
+  CLI::App* probe_cmd =
+      app.add_subcommand("probe", "Run checks once and print the results; exits 1 if any failed.");
+  bool once = false, as_json = false;
+  std::string probe_config;
+  std::vector<std::string> targets;
+  probe_cmd->add_flag("--once", once, "run each check once, now (required)");
+  probe_cmd->add_flag("--json", as_json, "print JSON instead of a table");
+  probe_cmd->add_option("--config", probe_config,
+                        "YAML file whose probes to run (all, or those named as TARGET)");
+  probe_cmd->add_option("TARGET", targets,
+                        "an http(s):// URL, host:port for TCP, or a probe name from --config");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -183,6 +351,8 @@ int Main(int argc, char** argv) {
     std::printf("espy %s\n", ESPY_VERSION);
     return 0;
   }
+  if (check->parsed()) return CheckConfig(check_file);
+  if (probe_cmd->parsed()) return ProbeOnce(once, as_json, probe_config, targets);
   config::RawSettings raw;
   raw.config_file = config_file;
   for (const auto& [name, opt] : options) {
@@ -193,7 +363,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "espy serve: %s\n", std::string(cfg.status().message()).c_str());
     return 2;
   }
-  return Serve(*cfg);
+  return Serve(*cfg, config_file);
 }
 
 }  // namespace

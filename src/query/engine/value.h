@@ -8,14 +8,14 @@
 #include <vector>
 
 #include "model/labels.h"
+#include "model/sample_batch.h"
 #include "query/promql/ast.h"
 
 namespace espy::query::engine {
 
-// The bit pattern Prometheus writes to mark a series stale (value.StaleNaN).
-inline constexpr uint64_t kStaleNaNBits = 0x7ff0000000000002ULL;
-inline double StaleNaN() { return std::bit_cast<double>(kStaleNaNBits); }
-inline bool IsStaleNaN(double v) { return std::bit_cast<uint64_t>(v) == kStaleNaNBits; }
+using model::IsStaleNaN;
+using model::kStaleNaNBits;
+using model::StaleNaN;
 
 struct Point {
   int64_t t = 0;  // milliseconds
