@@ -187,6 +187,7 @@ class Loop {
   // Runs `probes` once each and waits for all of them.
   std::vector<ProbeResult> RunOnce(const std::vector<std::shared_ptr<const ProbeSpec>>& probes) {
     std::vector<ProbeResult> results(probes.size());
+    stop_when_idle_ = true;
     Steady::time_point now = Steady::now();
     for (size_t i = 0; i < probes.size(); ++i) {
       auto job = std::make_shared<Job>();
@@ -355,6 +356,7 @@ class Loop {
       in_flight_ = transfers_.size();
     }
 
+    if (stop_when_idle_ && due_.empty() && transfers_.empty()) return;
     long curl_timeout = -1;
     curl_multi_timeout(multi_, &curl_timeout);
     now = Steady::now();
@@ -817,6 +819,7 @@ class Loop {
   absl::flat_hash_map<CURL*, std::unique_ptr<Transfer>> transfers_;
   std::vector<Transfer*> exchanges_;
   uint64_t next_id_ = 0;
+  bool stop_when_idle_ = false;  // RunOnce: return instead of waiting for more work
 
   mutable absl::Mutex mu_;
   std::optional<MonitoringConfig> pending_ ABSL_GUARDED_BY(mu_);
