@@ -21,6 +21,13 @@ const std::vector<Setting>& ServeSettings() {
       {"max-body-size", "largest request body accepted, e.g. 64MiB, 512KiB, 1000000", "64MiB"},
       {"idle-timeout", "close keep-alive connections idle this long", "2m"},
       {"io-timeout", "longest time to read one request or write one response", "30s"},
+      {"max-series", "most series stored at once; 0 = no limit", "0"},
+      {"max-new-series-per-minute", "most series created per minute; 0 = no limit", "0"},
+      {"query-timeout", "longest a PromQL query may run", "2m"},
+      {"query-max-samples", "most samples a PromQL query may hold in memory", "50000000"},
+      {"query-lookback-delta", "how far back an instant selector looks for a sample", "5m"},
+      {"stream-max-connections", "most live-stream WebSocket clients", "1000"},
+      {"stream-queue-points", "points queued per live-stream client before dropping", "10000"},
   };
   return kSettings;
 }
@@ -110,6 +117,16 @@ absl::Status SplitHostPort(const std::string& text, std::string* host, uint16_t*
   return absl::OkStatus();
 }
 
+absl::StatusOr<uint64_t> ParseCount(const std::string& text, uint64_t min, uint64_t max) {
+  uint64_t n = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty() || n < min || n > max) {
+    return absl::InvalidArgumentError(
+        fmt::format("want a whole number from {} to {}, got \"{}\"", min, max, text));
+  }
+  return n;
+}
+
 bool KnownSetting(const std::string& name) {
   for (const Setting& s : ServeSettings()) {
     if (s.name == name) return true;
@@ -195,6 +212,23 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     if (!d.ok()) return wrap(d.status());
     if (d->count() <= 0) return wrap(absl::InvalidArgumentError("want a positive duration"));
     (name == "idle-timeout" ? c->idle_timeout : c->io_timeout) = *d;
+  } else if (name == "max-series" || name == "max-new-series-per-minute") {
+    auto n = ParseCount(value, 0, UINT64_MAX >> 1);
+    if (!n.ok()) return wrap(n.status());
+    (name == "max-series" ? c->max_series : c->max_new_series_per_minute) = *n;
+  } else if (name == "query-timeout" || name == "query-lookback-delta") {
+    auto d = ParseDuration(value);
+    if (!d.ok()) return wrap(d.status());
+    if (d->count() <= 0) return wrap(absl::InvalidArgumentError("want a positive duration"));
+    (name == "query-timeout" ? c->query_timeout : c->query_lookback_delta) = *d;
+  } else if (name == "query-max-samples") {
+    auto n = ParseCount(value, 1, UINT64_MAX >> 2);
+    if (!n.ok()) return wrap(n.status());
+    c->query_max_samples = *n;
+  } else if (name == "stream-max-connections" || name == "stream-queue-points") {
+    auto n = ParseCount(value, 1, 100'000'000);
+    if (!n.ok()) return wrap(n.status());
+    (name == "stream-max-connections" ? c->stream_max_connections : c->stream_queue_points) = *n;
   } else {
     return absl::InvalidArgumentError(fmt::format("unknown setting \"{}\"", name));
   }

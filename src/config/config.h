@@ -34,6 +34,16 @@ struct ServeConfig {
   uint64_t max_body_bytes = 64ull << 20;  // larger request bodies get 413
   std::chrono::milliseconds idle_timeout{120'000};
   std::chrono::milliseconds io_timeout{30'000};
+  // Series limits; 0: none. A batch that would pass one is refused (429).
+  uint64_t max_series = 0;
+  uint64_t max_new_series_per_minute = 0;
+  // PromQL limits, as Prometheus's --query.* flags.
+  std::chrono::milliseconds query_timeout{120'000};
+  uint64_t query_max_samples = 50'000'000;
+  std::chrono::milliseconds query_lookback_delta{300'000};
+  // Live stream limits.
+  uint64_t stream_max_connections = 1'000;
+  uint64_t stream_queue_points = 10'000;
 };
 
 // One setting as the user can give it. Names are the long flag without

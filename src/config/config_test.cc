@@ -23,6 +23,34 @@ TEST(ConfigTest, DefaultsWhenNothingGiven) {
   EXPECT_EQ(std::chrono::hours(24 * 90), c->retention);
 }
 
+TEST(ConfigTest, LimitsFromFlagsAndFile) {
+  std::string path = WriteFile("limits.yaml", "max-series: 1000\nquery_timeout: 30s\n");
+  RawSettings raw;
+  raw.config_file = path;
+  raw.values = {{"max-new-series-per-minute", "50"},
+                {"query-max-samples", "1000000"},
+                {"query-lookback-delta", "1m"},
+                {"stream-max-connections", "10"},
+                {"stream-queue-points", "500"}};
+  auto c = Resolve(raw);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(1000u, c->max_series);
+  EXPECT_EQ(50u, c->max_new_series_per_minute);
+  EXPECT_EQ(std::chrono::seconds(30), c->query_timeout);
+  EXPECT_EQ(1'000'000u, c->query_max_samples);
+  EXPECT_EQ(std::chrono::minutes(1), c->query_lookback_delta);
+  EXPECT_EQ(10u, c->stream_max_connections);
+  EXPECT_EQ(500u, c->stream_queue_points);
+  auto bad = Resolve({.values = {{"max-series", "-1"}}, .config_file = ""});
+  EXPECT_EQ(bad.status().message(),
+            "--max-series: want a whole number from 0 to 9223372036854775807, got \"-1\"");
+  bad = Resolve({.values = {{"stream-max-connections", "0"}}, .config_file = ""});
+  EXPECT_EQ(bad.status().message(),
+            "--stream-max-connections: want a whole number from 1 to 100000000, got \"0\"");
+  bad = Resolve({.values = {{"query-timeout", "0s"}}, .config_file = ""});
+  EXPECT_EQ(bad.status().message(), "--query-timeout: want a positive duration");
+}
+
 TEST(ConfigTest, FlagOrEnvBeatsFile) {
   std::string path =
       WriteFile("a.yaml", "listen: 127.0.0.1:6000\ndata_dir: /tmp/x\nfsync: never\n");

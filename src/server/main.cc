@@ -127,6 +127,8 @@ int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
   db_options.fsync = cfg.fsync;
   db_options.logger = base::MakeLogger("storage", cfg.log_level);
   db_options.retention_ms = cfg.retention.count();
+  db_options.max_series = cfg.max_series;
+  db_options.max_new_series_per_minute = cfg.max_new_series_per_minute;
   auto db = storage::Db::Open(db_options);
   if (!db.ok()) {
     log->critical("msg=\"cannot open storage\" err=\"{}\"", db.status().message());
@@ -179,7 +181,10 @@ int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
                reply(http::MakeResponse(http::Status::ok, body + "}"));
              });
   // Live stream (/v1/stream), the dashboard (/) and its JSON endpoints.
-  stream::Hub hub((*db)->head());
+  stream::HubOptions hub_options;
+  hub_options.max_connections = cfg.stream_max_connections;
+  hub_options.max_queue_points = cfg.stream_queue_points;
+  stream::Hub hub((*db)->head(), hub_options);
   (*db)->SetCommitListener(
       [&hub](const auto& batch, const auto& refs) { hub.Publish(batch, refs); });
   http::StreamHandler streams({.hub = &hub, .logger = base::MakeLogger("stream", cfg.log_level)});
@@ -191,6 +196,9 @@ int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
   http::RegisterStatus(router, api);
   http::PromApiOptions prom_api;
   prom_api.espy_version = ESPY_VERSION;
+  prom_api.engine.timeout = cfg.query_timeout;
+  prom_api.engine.max_samples = static_cast<int64_t>(cfg.query_max_samples);
+  prom_api.engine.lookback_delta_ms = cfg.query_lookback_delta.count();
   http::RegisterPromApi(router, api, prom_api);
   http::IngestHandlerOptions ingest_options;
   ingest_options.max_decoded_bytes = cfg.max_body_bytes;

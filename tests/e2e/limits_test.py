@@ -209,6 +209,30 @@ class ExpectContinueTest(EspyTestCase):
         self.assertEqual(len(pts), 20000)
 
 
+class SeriesAndQueryLimitTest(EspyTestCase):
+    def test_series_limit_refuses_the_batch_that_would_pass_it(self):
+        server = self.server("--max-series", "2")
+        status, _ = server.post_metrics([{"name": "a", "value": 1}, {"name": "b", "value": 1}])
+        self.assertEqual(status, 202)
+        status, body = server.post_metrics([{"name": "a", "value": 2}, {"name": "c", "value": 1}])
+        self.assertEqual(status, 429)
+        self.assertIn("series limit max_series=2 reached", body["error"])
+        self.assertEqual([p["value"] for p in server.query(name="a")], [1])
+        self.assertEqual(server.query(name="c"), [])
+
+    def test_query_sample_limit_fails_the_query_not_the_server(self):
+        server = self.server("--query-max-samples", "10")
+        points = [{"name": "m", "host": str(i), "value": i} for i in range(20)]
+        self.assertEqual(server.post_metrics(points)[0], 202)
+        status, _, body = server.request("GET", "/api/v1/query?query=m")
+        self.assertEqual(status, 422, body)
+        self.assertIn("query processing would load too many samples", json.loads(body)["error"])
+        status, _, _ = server.request("GET", "/api/v1/query?query=count(m)")
+        self.assertEqual(status, 422)
+        status, _, body = server.request("GET", "/api/v1/query?query=m{host=%221%22}")
+        self.assertEqual(status, 200, body)
+
+
 class TimeoutTest(EspyTestCase):
     def raw(self, server):
         conn = RawConnection(server)
