@@ -61,29 +61,27 @@ void RaiseFileLimit() {
   }
 }
 
-// Validates the whole file (server settings and the probes and collectors)
-// and returns its probes and collectors.
-absl::StatusOr<probe::MonitoringConfig> LoadChecks(const std::string& file) {
-  if (file.empty()) return probe::MonitoringConfig{};
-  config::RawSettings raw;
-  raw.config_file = file;
+// Validates the settings as `raw` gives them (flags and environment over
+// the file) and returns the file's probes and collectors.
+absl::StatusOr<probe::MonitoringConfig> LoadChecks(const config::RawSettings& raw) {
   if (auto settings = config::Resolve(raw); !settings.ok()) return settings.status();
-  return probe::LoadMonitoring(file);
+  if (raw.config_file.empty()) return probe::MonitoringConfig{};
+  return probe::LoadMonitoring(raw.config_file);
 }
 
 // Re-reads the config file's probes and collectors; a bad file changes
 // nothing. Thread-safe.
 class Reloader {
  public:
-  Reloader(std::string file, probe::Scheduler* scheduler, base::Logger log)
-      : file_(std::move(file)), scheduler_(scheduler), log_(std::move(log)) {}
+  Reloader(config::RawSettings raw, probe::Scheduler* scheduler, base::Logger log)
+      : raw_(std::move(raw)), scheduler_(scheduler), log_(std::move(log)) {}
 
   absl::StatusOr<std::string> Reload() {
     absl::MutexLock lock(&mu_);
-    if (file_.empty()) {
+    if (raw_.config_file.empty()) {
       return absl::FailedPreconditionError("no config file to reload (start with --config FILE)");
     }
-    auto checks = LoadChecks(file_);
+    auto checks = LoadChecks(raw_);
     if (!checks.ok()) {
       log_->error("msg=\"reload failed; keeping the running configuration\" err=\"{}\"",
                   checks.status().message());
@@ -92,18 +90,18 @@ class Reloader {
     std::string summary =
         fmt::format("{} probes, {} collectors", checks->probes.size(), checks->collectors.size());
     scheduler_->Apply(std::move(*checks));
-    log_->info("msg=reloaded file={} checks=\"{}\"", file_, summary);
+    log_->info("msg=reloaded file={} checks=\"{}\"", raw_.config_file, summary);
     return summary;
   }
 
  private:
   absl::Mutex mu_;
-  const std::string file_;
+  const config::RawSettings raw_;
   probe::Scheduler* scheduler_;
   base::Logger log_;
 };
 
-int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
+int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   // Debian's Abseil is built with absl::Mutex's deadlock detector on; it
   // costs a graph lookup per lock (7% of an ingest profile). Off in serving.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
@@ -144,7 +142,7 @@ int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
   http::Router router;
 
   // Probes and collectors: their results go through the same commit path.
-  auto checks = LoadChecks(config_file);
+  auto checks = LoadChecks(raw);
   if (!checks.ok()) {
     log->critical("msg=\"bad configuration\" err=\"{}\"", checks.status().message());
     return 2;
@@ -167,7 +165,7 @@ int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
   log->info("msg=\"checks loaded\" probes={} collectors={}", checks->probes.size(),
             checks->collectors.size());
   scheduler.Apply(std::move(*checks));
-  Reloader reloader(config_file, &scheduler, log);
+  Reloader reloader(raw, &scheduler, log);
   metrics.AddCollector([&scheduler] { return scheduler.RenderMetrics(); });
   router.Add("/-/reload", {boost::beast::http::verb::post},
              [&reloader](const http::Request&, http::Reply reply) {
@@ -258,7 +256,9 @@ int Serve(const config::ServeConfig& cfg, const std::string& config_file) {
 }
 
 int CheckConfig(const std::string& file) {
-  auto checks = LoadChecks(file);
+  config::RawSettings raw;
+  raw.config_file = file;
+  auto checks = LoadChecks(raw);
   if (!checks.ok()) {
     std::fprintf(stderr, "espy check-config: %s\n", std::string(checks.status().message()).c_str());
     return 1;
@@ -277,7 +277,7 @@ int ProbeOnce(bool once, bool as_json, const std::string& file,
   if (!once) return fail("only --once is supported: espy probe --once [--config FILE] [TARGET...]");
   probe::MonitoringConfig checks;
   if (!file.empty()) {
-    auto loaded = LoadChecks(file);
+    auto loaded = probe::LoadMonitoring(file);
     if (!loaded.ok()) return fail(std::string(loaded.status().message()));
     checks = std::move(*loaded);
   }
@@ -371,7 +371,7 @@ int Main(int argc, char** argv) {
     std::fprintf(stderr, "espy serve: %s\n", std::string(cfg.status().message()).c_str());
     return 2;
   }
-  return Serve(*cfg, config_file);
+  return Serve(*cfg, raw);
 }
 
 }  // namespace

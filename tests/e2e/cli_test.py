@@ -226,7 +226,8 @@ class BadSettingTest(EspyTestCase):
 
     def test_config_file_may_hold_sections_for_other_parts(self):
         tmp = self.tmpdir()
-        path = self.config_file(f"listen: 127.0.0.1:0\ndata-dir: {tmp}/d\nprobes:\n  - url: x\n")
+        path = self.config_file(f"listen: 127.0.0.1:0\ndata-dir: {tmp}/d\nprobes:\n"
+                                "  - name: local\n    tcp: 127.0.0.1:1\nalerts: []\nrules: []\n")
         srv = self.server("--config", path, listen=None, data_dir_flag=False)
         self.assertEqual(srv.request("GET", "/healthz")[0], 200)
 
