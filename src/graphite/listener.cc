@@ -1,3 +1,5 @@
+// Listener (see listener.h): the acceptor, one Connection per TCP socket
+// (reads, PendingBatch, at most one commit in flight), and the UDP receiver.
 #include "graphite/listener.h"
 
 #include <atomic>
@@ -6,6 +8,8 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
 #include "absl/synchronization/mutex.h"
 #include "boost/asio/bind_executor.hpp"
 #include "boost/asio/dispatch.hpp"
@@ -75,12 +79,13 @@ class Listener::Impl {
   void Stop();
 
   // Parses `block`, reports its bad lines (and `splitter_errors`), and
-  // commits its samples. `then(committed)` runs on `strand` once the batch is
-  // durable (or refused), or at once when there is nothing to commit.
+  // returns the samples of the good ones.
+  ingest::Batch Parse(std::string_view peer, std::string_view block, int64_t first_line,
+                      const std::vector<ingest::GraphiteLineError>* splitter_errors);
+  // Commits `batch`; `then()` runs on `strand` once it is durable (or
+  // refused), or at once when it is empty.
   template <typename Then>
-  void ParseAndCommit(std::string_view peer, std::string_view block, int64_t first_line,
-                      std::vector<ingest::GraphiteLineError>* splitter_errors, const Strand& strand,
-                      Then then);
+  void Commit(ingest::Batch batch, const Strand& strand, Then then);
 
   void Register(uint64_t id, std::weak_ptr<Connection> c) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     connections_[id] = std::move(c);
@@ -127,8 +132,87 @@ class Listener::Impl {
   bool stopped_ = false;
 };
 
-// One TCP connection, on its own strand; owned by its pending operation (a
-// read, or a commit whose callback holds it), so it dies with the last one.
+// The pending batch of a connection: samples parsed from its reads, not yet
+// handed to the storage, with each series once. Thread-compatible.
+class PendingBatch {
+ public:
+  PendingBatch() : index_(0, IndexHash{&batch_.series}, IndexEq{&batch_.series}) {}
+  PendingBatch(const PendingBatch&) = delete;
+  PendingBatch& operator=(const PendingBatch&) = delete;
+
+  // Appends `parsed` (the samples of `bytes` bytes of lines) after what is
+  // pending, keeping the samples' order.
+  void Add(ingest::Batch parsed, size_t bytes) {
+    bytes_ += bytes;
+    if (parsed.samples.empty()) return;
+    if (batch_.samples.empty()) {
+      batch_ = std::move(parsed);  // the common case when commits keep up
+      index_.clear();
+      indexed_ = 0;
+      return;
+    }
+    // Series seen by earlier reads are looked up, so that a busy connection's
+    // batch carries each series once however many reads it spans.
+    for (; indexed_ < batch_.series.size(); ++indexed_) index_.insert(indexed_);
+    remap_.resize(parsed.series.size());
+    for (size_t i = 0; i < parsed.series.size(); ++i) {
+      auto it = index_.find(parsed.series[i]);
+      if (it != index_.end()) {
+        remap_[i] = *it;
+        continue;
+      }
+      remap_[i] = batch_.AddSeries(std::move(parsed.series[i]));
+      index_.insert(remap_[i]);
+      indexed_ = static_cast<uint32_t>(batch_.series.size());
+    }
+    batch_.samples.reserve(batch_.samples.size() + parsed.samples.size());
+    for (const model::BatchSample& s : parsed.samples) batch_.Add(remap_[s.series], s.ts, s.value);
+  }
+
+  // Bytes of lines taken since the last Take (good, bad and blank lines).
+  size_t bytes() const { return bytes_; }
+
+  // Hands out the pending samples and starts an empty batch.
+  ingest::Batch Take() {
+    ingest::Batch out = std::move(batch_);
+    batch_.series.clear();
+    batch_.samples.clear();
+    index_.clear();
+    indexed_ = 0;
+    bytes_ = 0;
+    return out;
+  }
+
+ private:
+  // Indexes into batch_.series, hashed and compared by their labels; finds
+  // take Labels too.
+  struct IndexHash {
+    using is_transparent = void;
+    const std::vector<model::Labels>* series;
+    size_t operator()(uint32_t i) const { return absl::Hash<model::Labels>{}((*series)[i]); }
+    size_t operator()(const model::Labels& l) const { return absl::Hash<model::Labels>{}(l); }
+  };
+  struct IndexEq {
+    using is_transparent = void;
+    const std::vector<model::Labels>* series;
+    const model::Labels& Get(uint32_t i) const { return (*series)[i]; }
+    const model::Labels& Get(const model::Labels& l) const { return l; }
+    template <typename A, typename B>
+    bool operator()(const A& a, const B& b) const {
+      return Get(a) == Get(b);
+    }
+  };
+
+  ingest::Batch batch_;
+  absl::flat_hash_set<uint32_t, IndexHash, IndexEq> index_;  // points into batch_.series
+  uint32_t indexed_ = 0;  // batch_.series[0, indexed_) are in index_
+  std::vector<uint32_t> remap_;
+  size_t bytes_ = 0;
+};
+
+// One TCP connection, on its own strand; owned by its pending operations (a
+// read, a commit whose callback holds it), so it dies with the last one.
+// Reads go on while a batch is committed; at most one batch is in flight.
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
   Connection(tcp::socket socket, Strand strand, Listener::Impl& listener, uint64_t id)
@@ -142,20 +226,43 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ~Connection() { listener_.Unregister(id_); }
 
   void Start() {
-    net::dispatch(strand_, [self = shared_from_this()] { self->Read(); });
+    net::dispatch(strand_, [self = shared_from_this()] { self->Pump(); });
   }
 
-  // No more reads; a batch being committed is finished first.
+  // No more reads; what was read is committed, then the socket is closed.
   void Stop() {
     net::post(strand_, [self = shared_from_this()] {
       self->stopping_ = true;
-      if (!self->committing_) self->Close();
+      if (self->reading_) {
+        boost::system::error_code ignored;
+        self->socket_.cancel(ignored);  // the read ends with operation_aborted
+      }
+      self->Pump();
     });
   }
 
  private:
+  // Starts whatever can run now: the pending batch's commit when none is in
+  // flight, a read unless the stream ended or the pending batch is full,
+  // and closes the socket once neither is left.
+  void Pump() {
+    if (!committing_) {
+      ingest::Batch batch = pending_.Take();
+      if (!batch.empty()) {
+        committing_ = true;
+        listener_.Commit(std::move(batch), strand_, [self = shared_from_this()] {
+          self->committing_ = false;
+          self->Pump();
+        });
+      }
+    }
+    bool ended = eof_ || stopping_;
+    if (!ended && !reading_ && pending_.bytes() < listener_.options().max_batch_bytes) Read();
+    if (ended && !reading_ && !committing_) Close();
+  }
+
   void Read() {
-    if (stopping_) return Close();
+    reading_ = true;
     socket_.async_read_some(net::buffer(buffer_),
                             net::bind_executor(strand_, [self = shared_from_this()](
                                                             boost::system::error_code ec,
@@ -163,29 +270,23 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void OnRead(boost::system::error_code ec, size_t n) {
-    if (ec == net::error::operation_aborted || stopping_) return Close();
+    reading_ = false;
+    // Bytes that arrived are kept even when Stop() raced with the read.
+    if (n > 0) Take(splitter_.Feed(std::string_view(buffer_.data(), n), &errors_));
     if (ec) {
-      // End of stream (or a reset): the partial last line is parsed too.
-      errors_.clear();
-      ingest::GraphiteLineSplitter::Block last = splitter_.Finish();
-      Commit(last, [](Connection* self) { self->Close(); });
-      return;
+      // End of stream (or a reset): the partial last line is parsed too. A
+      // read cancelled by Stop() leaves it unfinished.
+      if (ec != net::error::operation_aborted) Take(splitter_.Finish());
+      eof_ = true;
     }
-    errors_.clear();
-    ingest::GraphiteLineSplitter::Block block =
-        splitter_.Feed(std::string_view(buffer_.data(), n), &errors_);
-    Commit(block, [](Connection* self) { self->Read(); });
+    Pump();
   }
 
-  template <typename Next>
-  void Commit(const ingest::GraphiteLineSplitter::Block& block, Next next) {
-    committing_ = true;
-    listener_.ParseAndCommit(peer_, block.text, block.first_line, &errors_, strand_,
-                             [self = shared_from_this(), next] {
-                               self->committing_ = false;
-                               if (self->stopping_) return self->Close();
-                               next(self.get());
-                             });
+  // Parses a block of whole lines into the pending batch.
+  void Take(const ingest::GraphiteLineSplitter::Block& block) {
+    if (block.text.empty() && errors_.empty()) return;
+    pending_.Add(listener_.Parse(peer_, block.text, block.first_line, &errors_), block.text.size());
+    errors_.clear();
   }
 
   void Close() {
@@ -201,15 +302,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
   ingest::GraphiteLineSplitter splitter_;
   std::vector<char> buffer_;
   std::vector<ingest::GraphiteLineError> errors_;
-  bool committing_ = false;
+  PendingBatch pending_;
+  bool reading_ = false;     // a read is outstanding
+  bool committing_ = false;  // a batch is in flight
+  bool eof_ = false;         // the stream ended: no more reads
   bool stopping_ = false;
 };
 
-template <typename Then>
-void Listener::Impl::ParseAndCommit(std::string_view peer, std::string_view block,
+ingest::Batch Listener::Impl::Parse(std::string_view peer, std::string_view block,
                                     int64_t first_line,
-                                    std::vector<ingest::GraphiteLineError>* splitter_errors,
-                                    const Strand& strand, Then then) {
+                                    const std::vector<ingest::GraphiteLineError>* splitter_errors) {
   ingest::GraphiteParseResult result = ingest::ParseGraphiteLines(
       block, first_line, options_.clock->NowMillis(), options_.limits, options_.max_line_bytes);
   if (splitter_errors != nullptr && !splitter_errors->empty()) {
@@ -217,29 +319,33 @@ void Listener::Impl::ParseAndCommit(std::string_view peer, std::string_view bloc
     result.errors.insert(result.errors.begin(), splitter_errors->begin(), splitter_errors->end());
   }
   ReportBadLines(peer, result.errors, result.error_count);
-  size_t n = result.batch.samples.size();
+  return std::move(result.batch);
+}
+
+template <typename Then>
+void Listener::Impl::Commit(ingest::Batch batch, const Strand& strand, Then then) {
+  size_t n = batch.samples.size();
   if (n == 0) {
     net::dispatch(strand, std::move(then));
     return;
   }
   // The work guard keeps the I/O threads running until the callback has
   // been handed back to the strand, so Stop() waits for in-flight commits.
-  db_->Commit(std::move(result.batch),
-              [this, n, strand, then = std::move(then),
-               work = net::make_work_guard(strand)](absl::Status s) mutable {
-                if (s.ok()) {
-                  if (options_.on_committed) options_.on_committed(n);
-                } else {
-                  if (options_.on_failed) options_.on_failed(1);
-                  uint64_t suppressed = 0;
-                  if (failed_commit_log_.Allow(options_.clock->MonotonicNanos(), &suppressed)) {
-                    options_.logger->warn(
-                        "msg=\"graphite batch not stored\" samples={} err=\"{}\" suppressed={}", n,
-                        s.message(), suppressed);
-                  }
-                }
-                net::post(strand, std::move(then));
-              });
+  db_->Commit(std::move(batch), [this, n, strand, then = std::move(then),
+                                 work = net::make_work_guard(strand)](absl::Status s) mutable {
+    if (s.ok()) {
+      if (options_.on_committed) options_.on_committed(n);
+    } else {
+      if (options_.on_failed) options_.on_failed(1);
+      uint64_t suppressed = 0;
+      if (failed_commit_log_.Allow(options_.clock->MonotonicNanos(), &suppressed)) {
+        options_.logger->warn(
+            "msg=\"graphite batch not stored\" samples={} err=\"{}\" suppressed={}", n, s.message(),
+            suppressed);
+      }
+    }
+    net::post(strand, std::move(then));
+  });
 }
 
 void Listener::Impl::ReportBadLines(std::string_view peer,
@@ -347,7 +453,8 @@ void Listener::Impl::ReceiveUdp() {
         std::string peer =
             fmt::format("udp:{}:{}", udp_sender_.address().to_string(), udp_sender_.port());
         const Strand* strand = udp_.get_executor().target<Strand>();
-        ParseAndCommit(peer, std::string_view(udp_buffer_.data(), n), 0, nullptr, *strand, [this] {
+        ingest::Batch batch = Parse(peer, std::string_view(udp_buffer_.data(), n), 0, nullptr);
+        Commit(std::move(batch), *strand, [this] {
           udp_committing_ = false;
           if (udp_stopping_) {
             boost::system::error_code ignored;

@@ -1,12 +1,19 @@
 // Listener: Graphite plaintext on TCP and UDP (carbon's port 2003), on
-// Boost.Asio. Each TCP read becomes one batch of whole lines (partial lines
-// wait for the next read, GraphiteLineSplitter), committed through
-// Db::Commit in the same group commit as every HTTP write; a connection's
-// next read waits until its previous batch is durable (back-pressure reaches
-// the sender through TCP). Each UDP datagram is one batch. Bad lines are
-// counted, logged (at most one line per second) and skipped; the connection
-// stays open. Graphite acknowledges nothing, so a batch the storage refuses
-// is counted and logged, not reported to the sender.
+// Boost.Asio. Each TCP connection is read continuously: every read is cut
+// into whole lines (partial lines wait for the next read,
+// GraphiteLineSplitter) and parsed at once into the connection's pending
+// batch. At most one batch per connection is being committed (Db::Commit, in
+// the same group commit as every HTTP write); while it is, reads keep
+// accumulating into the next batch, which is committed as soon as the
+// previous one is durable. Batches therefore grow with the load, and lines
+// are committed in stream order (within a batch too: the later of two writes
+// to a series and timestamp wins). Once the pending batch holds
+// max_batch_bytes of lines the connection stops reading until the commit in
+// flight finishes (back-pressure reaches the sender through TCP). Each UDP
+// datagram is one batch. Bad lines are counted, logged (at most one line per
+// second) and skipped; the connection stays open. Graphite acknowledges
+// nothing, so a batch the storage refuses is counted and logged, not
+// reported to the sender.
 #pragma once
 
 #include <cstddef>
@@ -29,9 +36,13 @@ struct ListenerOptions {
   uint16_t port = 2003;  // 0 picks a free port (the same one for TCP and UDP)
   bool udp = true;       // also listen for datagrams on the same port
   int threads = 1;       // I/O threads; parsing runs on them too
-  // Bytes read from a connection at once: one read is one batch, so larger
-  // reads mean fewer, larger commits when a sender is faster than the disk.
+  // Bytes read from a connection at once.
   size_t read_buffer_bytes = 256 << 10;
+  // A connection pauses reading while the lines parsed into its next batch
+  // (not yet handed to the storage) reach this many bytes, until its batch
+  // in flight is committed. Per connection, at most about
+  // 2 * (max_batch_bytes + read_buffer_bytes) of lines are held as samples.
+  size_t max_batch_bytes = 4 << 20;
   size_t max_line_bytes = ingest::kDefaultGraphiteMaxLineBytes;
   size_t max_connections = 10'000;  // more are closed on accept
   ingest::Limits limits;
@@ -56,9 +67,9 @@ class Listener {
   absl::Status Start();
   // The bound port (after Start).
   uint16_t port() const;
-  // Stops accepting and reading; batches already handed to Db::Commit are
-  // finished (their callbacks run) before it returns. Unfinished partial
-  // lines are dropped. Idempotent.
+  // Stops accepting and reading. Every line already read is committed, and
+  // the commit callbacks have run, before it returns; unfinished partial
+  // lines are dropped (unless their stream had ended). Idempotent.
   void Stop();
 
   class Impl;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
@@ -57,12 +58,7 @@ class ListenerTest : public ::testing::Test {
            fmt::format("espy-graphite-{}-{}", getpid(),
                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
-    storage::DbOptions db_options;
-    db_options.dir = dir_.string();
-    db_options.fsync = storage::wal::FsyncPolicy::kNever;
-    auto db = storage::Db::Open(db_options);
-    ASSERT_TRUE(db.ok()) << db.status();
-    db_ = *std::move(db);
+    OpenDb(storage::DbOptions{});
     options_.port = 0;
     options_.clock = &clock_;
     options_.on_committed = [this](uint64_t n) {
@@ -73,11 +69,63 @@ class ListenerTest : public ::testing::Test {
       absl::MutexLock lock(&mu_);
       bad_ += n;
     };
+    options_.on_failed = [this](uint64_t n) {
+      absl::MutexLock lock(&mu_);
+      failed_ += n;
+    };
   }
   void TearDown() override {
+    ReleaseCommits();
     if (listener_) listener_->Stop();
     db_->Close();
     std::filesystem::remove_all(dir_);
+  }
+
+  // (Re)opens the Db in dir_ (emptied) with `db_options`, without fsync.
+  void OpenDb(storage::DbOptions db_options) {
+    if (db_) db_->Close();
+    std::filesystem::remove_all(dir_);
+    db_options.dir = dir_.string();
+    db_options.fsync = storage::wal::FsyncPolicy::kNever;
+    auto db = storage::Db::Open(db_options);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+    // Records every committed batch; while commits are held, the commit
+    // thread waits here, so the batch's commit stays in flight.
+    db_->SetCommitListener(
+        [this](const model::SampleBatch& batch, const std::vector<model::SeriesRef>&) {
+          absl::MutexLock lock(&gate_mu_);
+          batch_samples_.push_back(batch.samples.size());
+          batch_series_.push_back(batch.series.size());
+          held_ = hold_;
+          gate_mu_.Await(absl::Condition(
+              +[](bool* hold) { return !*hold; }, &hold_));
+          held_ = false;
+        });
+  }
+
+  // Makes the next commit wait (in flight) until ReleaseCommits.
+  void HoldCommits() {
+    absl::MutexLock lock(&gate_mu_);
+    hold_ = true;
+  }
+  // Waits until a commit is being held.
+  void WaitUntilHeld() {
+    absl::MutexLock lock(&gate_mu_);
+    EXPECT_TRUE(gate_mu_.AwaitWithTimeout(absl::Condition(&held_), kDeadline));
+  }
+  void ReleaseCommits() {
+    absl::MutexLock lock(&gate_mu_);
+    hold_ = false;
+  }
+  // Samples and series table sizes of the batches committed so far.
+  std::vector<size_t> BatchSamples() {
+    absl::MutexLock lock(&gate_mu_);
+    return batch_samples_;
+  }
+  std::vector<size_t> BatchSeries() {
+    absl::MutexLock lock(&gate_mu_);
+    return batch_series_;
   }
 
   uint16_t StartListener() {
@@ -115,6 +163,13 @@ class ListenerTest : public ::testing::Test {
   absl::Mutex mu_;
   uint64_t committed_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t bad_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+
+  absl::Mutex gate_mu_;
+  bool hold_ ABSL_GUARDED_BY(gate_mu_) = false;
+  bool held_ ABSL_GUARDED_BY(gate_mu_) = false;
+  std::vector<size_t> batch_samples_ ABSL_GUARDED_BY(gate_mu_);
+  std::vector<size_t> batch_series_ ABSL_GUARDED_BY(gate_mu_);
 };
 
 TEST_F(ListenerTest, LinesSplitAcrossWritesAreJoined) {
@@ -228,18 +283,121 @@ TEST_F(ListenerTest, PortInUseIsAnErrorNamingTheAddress) {
 }
 
 TEST_F(ListenerTest, RefusedBatchIsCountedAsFailed) {
-  uint64_t failed = 0;
-  options_.on_failed = [&](uint64_t n) {
-    absl::MutexLock lock(&mu_);
-    failed += n;
-  };
   uint16_t port = StartListener();
   db_->Close();  // every later commit is refused
   Client client(SOCK_STREAM, port);
   client.Send("x 1 1700000000\n");
   absl::MutexLock lock(&mu_);
-  auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return failed >= 1; };
+  auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return failed_ >= 1; };
   EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&done), kDeadline));
+}
+
+TEST_F(ListenerTest, RefusedBatchDoesNotStopTheConnection) {
+  storage::DbOptions db_options;
+  db_options.max_series = 1;  // a batch with a second series fails whole
+  OpenDb(db_options);
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("a 1 1700000000\n");
+  WaitFor(1);
+  client.Send("b 1 1700000000\n");
+  {
+    absl::MutexLock lock(&mu_);
+    auto done = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return failed_ >= 1; };
+    EXPECT_TRUE(mu_.AwaitWithTimeout(absl::Condition(&done), kDeadline));
+  }
+  client.Send("a 2 1700000010\n");
+  WaitFor(2);
+  EXPECT_THAT(Stored(), ElementsAre("a{} 1700000000000 1", "a{} 1700000010000 2"));
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(1u, failed_);
+}
+
+// Each write ends in a bad line: once all of them are counted, every line
+// before them has been parsed.
+TEST_F(ListenerTest, WritesArrivingDuringACommitBecomeTheNextBatch) {
+  HoldCommits();
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("first 0 1700000000\n");
+  WaitUntilHeld();
+  for (int i = 0; i < 200; ++i) {
+    client.Send(fmt::format("s;k=v{} {} 1700000000\nbad\n", i % 7, i));
+  }
+  WaitFor(0, 200);
+  ReleaseCommits();
+  WaitFor(201, 200);
+  EXPECT_THAT(BatchSamples(), ElementsAre(1, 200));
+  EXPECT_THAT(BatchSeries(), ElementsAre(1, 7));  // each series once per batch
+  std::vector<std::string> stored = Stored();
+  ASSERT_EQ(8u, stored.size());
+  EXPECT_EQ("first{} 1700000000000 0", stored[0]);
+  // Within the batch the later write to a series and timestamp wins.
+  EXPECT_EQ("s{k=\"v0\"} 1700000000000 196", stored[1]);
+  EXPECT_EQ("s{k=\"v6\"} 1700000000000 195", stored[7]);
+}
+
+TEST_F(ListenerTest, ManySmallWritesAreAllCommittedInOrder) {
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  constexpr int kLines = 5000;
+  for (int i = 0; i < kLines; i += 5) {
+    std::string chunk;
+    for (int j = i; j < i + 5; ++j) {
+      chunk += fmt::format("m;k=v{} {} {}\n", j % 10, j, 1700000000 + j / 1000);
+    }
+    client.Send(chunk);
+  }
+  client.ShutdownWrite();
+  EXPECT_TRUE(client.ReadsEof());  // closed after the last commit
+  WaitFor(kLines);
+  std::vector<size_t> batches = BatchSamples();
+  EXPECT_LE(batches.size(), static_cast<size_t>(kLines / 5));
+  // Five timestamps per series; at each, the last of its 100 writes wins.
+  std::vector<std::string> stored = Stored();
+  ASSERT_EQ(50u, stored.size());
+  EXPECT_EQ("m{k=\"v0\"} 1700000000000 990", stored[0]);
+  EXPECT_EQ("m{k=\"v0\"} 1700000004000 4990", stored[4]);
+  EXPECT_EQ("m{k=\"v9\"} 1700000004000 4999", stored[49]);
+}
+
+TEST_F(ListenerTest, FullPendingBatchIsCappedAndNothingIsLost) {
+  options_.max_batch_bytes = 100;
+  options_.read_buffer_bytes = 64;
+  HoldCommits();
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("first 0 1700000000\n");
+  WaitUntilHeld();
+  std::string data;
+  for (int i = 0; i < 300; ++i) data += fmt::format("c {} {}\n", i, 1700000000 + i);
+  client.Send(data);  // 16-17 bytes a line
+  ReleaseCommits();
+  WaitFor(301);
+  // A batch stops growing at the first read that takes it to the cap: under
+  // 100 bytes, plus one read (64 bytes and the partial line carried over,
+  // under 17), of lines of 15 to 17 bytes.
+  for (size_t n : BatchSamples()) EXPECT_LE(n, 180u / 15u);
+  std::vector<std::string> stored = Stored();
+  ASSERT_EQ(301u, stored.size());
+  EXPECT_EQ("c{} 1700000000000 0", stored[0]);
+  EXPECT_EQ("c{} 1700000299000 299", stored[299]);
+}
+
+TEST_F(ListenerTest, StopCommitsEverythingAlreadyRead) {
+  HoldCommits();
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  client.Send("first 0 1700000000\n");
+  WaitUntilHeld();
+  for (int i = 0; i < 50; ++i) client.Send(fmt::format("s {} {}\nbad\n", i, 1700000000 + i));
+  WaitFor(0, 50);  // read and parsed, waiting for the commit in flight
+  std::thread stopper([&] { listener_->Stop(); });
+  ReleaseCommits();
+  stopper.join();
+  EXPECT_TRUE(client.ReadsEof());
+  absl::MutexLock lock(&mu_);
+  EXPECT_EQ(51u, committed_);
 }
 
 }  // namespace
