@@ -20,6 +20,7 @@ void AppendProbeSamples(const ProbeSpec& spec, const ProbeResult& r, model::Samp
   add("probe_success", r.success ? 1 : 0);
   add("probe_duration_seconds", r.duration_seconds);
   add("probe_dns_lookup_time_seconds", r.resolve);
+  if (r.ip_protocol != 0) add("probe_ip_protocol", r.ip_protocol);
   if (!r.success) add("probe_error", 1, {{"reason", r.reason}});
   if (spec.kind == ProbeSpec::Kind::kHttp) {
     add("probe_http_duration_seconds", r.resolve, {{"phase", "resolve"}});
@@ -32,12 +33,12 @@ void AppendProbeSamples(const ProbeSpec& spec, const ProbeResult& r, model::Samp
     add("probe_http_uncompressed_body_length", static_cast<double>(r.body_bytes));
     add("probe_http_redirects", r.redirects);
     add("probe_http_ssl", r.ssl ? 1 : 0);
-    if (r.responded) add("probe_http_version", r.http_version);
+    add("probe_http_version", r.http_version);
     add("probe_failed_due_to_regex", r.failed_due_to_regex ? 1 : 0);
   } else {
     add("probe_tcp_duration_seconds", r.connect, {{"phase", "connect"}});
     if (spec.tls) add("probe_tcp_duration_seconds", r.tls, {{"phase", "tls"}});
-    if (spec.expect) add("probe_failed_due_to_regex", r.failed_due_to_regex ? 1 : 0);
+    add("probe_failed_due_to_regex", r.failed_due_to_regex ? 1 : 0);
   }
   if (r.cert_expiry_seconds > 0) add("probe_ssl_earliest_cert_expiry", r.cert_expiry_seconds);
 }

@@ -22,14 +22,19 @@ struct ProbeResult {
   double duration_seconds = 0;
   // Cumulative phases as blackbox reports them (seconds).
   double resolve = 0, connect = 0, tls = 0, processing = 0, transfer = 0;
+  int ip_protocol = 0;     // 4 or 6 once an address was chosen
   bool responded = false;  // an HTTP response (any status) arrived
   int http_status = 0;
-  int64_t content_length = -1;  // from the header; -1 when absent
-  int64_t body_bytes = 0;       // as received
+  // From the header; -1 when a response came without one, 0 when none came
+  // (as blackbox reports it).
+  int64_t content_length = 0;
+  int64_t body_bytes = 0;  // as received
   int redirects = 0;
   bool ssl = false;                // the final connection used TLS
   double http_version = 0;         // 1.0, 1.1, 2 or 3
   double cert_expiry_seconds = 0;  // earliest notAfter in the chain; 0: none
+  // The body (HTTP) or reply (TCP) did not match; for TCP only when the
+  // peer closed without a match (a timeout is not a regex failure).
   bool failed_due_to_regex = false;
 };
 

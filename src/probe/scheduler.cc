@@ -291,11 +291,17 @@ class Loop {
       job->interval = c->interval;
       add(job);
     }
+    UpdateStatusTargets();
     // Removed: their series end now; a check in flight is dropped.
     for (auto& [key, job] : old) {
       job->removed = true;
       MarkStale(*job, WallMs());
     }
+  }
+
+  // Keeps one status per configured probe (results of kept ones stay) and
+  // error counters only for configured collectors.
+  void UpdateStatusTargets() {
     absl::MutexLock lock(&mu_);
     std::map<std::string, TargetStatus> status;
     for (const auto& [id, job] : jobs_) {
@@ -483,6 +489,16 @@ class Loop {
     ProbeResult& r = t.result;
     Timings(e, &r);
     r.cert_expiry_seconds = EarliestCertExpiry(e);
+    char* ip = nullptr;
+    if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != nullptr && *ip) {
+      r.ip_protocol = std::string_view(ip).find(':') == std::string_view::npos ? 4 : 6;
+    }
+    if (r.ip_protocol == 0 && code != CURLE_COULDNT_RESOLVE_HOST && t.job->probe) {
+      // Resolved, but no connection got far enough for curl to name the
+      // address: an IPv6 literal is written in brackets, anything else
+      // resolved to IPv4 first.
+      r.ip_protocol = t.job->probe->target.find('[') != std::string::npos ? 6 : 4;
+    }
     if (t.job->probe && t.job->probe->kind == ProbeSpec::Kind::kTcp) {
       const ProbeSpec& p = *t.job->probe;
       if (code != CURLE_OK) {
@@ -507,7 +523,7 @@ class Loop {
     r.redirects = static_cast<int>(redirects);
     curl_off_t length = -1;
     curl_easy_getinfo(e, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-    r.content_length = length;
+    r.content_length = r.responded ? length : 0;
     long version = 0;
     curl_easy_getinfo(e, CURLINFO_HTTP_VERSION, &version);
     r.http_version = version == CURL_HTTP_VERSION_1_0   ? 1.0
@@ -517,7 +533,8 @@ class Loop {
                                                         : 0.0;
     char* effective = nullptr;
     curl_easy_getinfo(e, CURLINFO_EFFECTIVE_URL, &effective);
-    r.ssl = effective != nullptr && std::string_view(effective).substr(0, 8) == "https://";
+    r.ssl = r.responded && effective != nullptr &&
+            std::string_view(effective).substr(0, 8) == "https://";
     if (code != CURLE_OK) {
       Fail(r, Reason(code), Message(t, code));
     } else if (t.job->probe) {
@@ -604,7 +621,6 @@ class Loop {
         }
       }
       if (!done && now >= t.deadline) {
-        if (t.phase == Transfer::Phase::kExpect) t.result.failed_due_to_regex = true;
         Fail(t.result, "timeout",
              t.phase == Transfer::Phase::kSend
                  ? "timed out sending"
