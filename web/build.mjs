@@ -1,5 +1,6 @@
-// Bundles the dashboard into one JS file, one CSS file and index.html under
-// the directory given as the first argument. Run by CMake (src/web/) after
+// Bundles the two pages under the directory given as the first argument:
+// the dashboard (index.html, app.js, app.css) and the public status page
+// (status.html, status.js, status.css). Run by CMake (src/web/) after
 // `npm ci`; the files are then embedded into the espy binary.
 import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';
@@ -11,7 +12,7 @@ const out = resolve(process.argv[2] ?? join(here, 'dist'));
 mkdirSync(out, { recursive: true });
 
 await esbuild.build({
-  entryPoints: { app: join(here, 'src/main.js') },
+  entryPoints: { app: join(here, 'src/main.js'), status: join(here, 'src/status.js') },
   bundle: true,
   minify: true,
   sourcemap: false,
@@ -21,4 +22,4 @@ await esbuild.build({
   logLevel: 'warning',
   legalComments: 'none',
 });
-copyFileSync(join(here, 'src/index.html'), join(out, 'index.html'));
+for (const html of ['index.html', 'status.html']) copyFileSync(join(here, 'src', html), join(out, html));

@@ -18,6 +18,7 @@
 #include "http/prom_api.h"
 #include "http/server.h"
 #include "http/stream_handler.h"
+#include "http/uptime_handler.h"
 #include "probe/config.h"
 #include "probe/report.h"
 #include "probe/scheduler.h"
@@ -167,6 +168,10 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   scheduler.Apply(std::move(*checks));
   Reloader reloader(raw, &scheduler, log);
   metrics.AddCollector([&scheduler] { return scheduler.RenderMetrics(); });
+  // The Uptime page's data (/v1/probes) and the public status page's
+  // (/status/probes).
+  http::RegisterUptime(
+      router, {.db = db->get(), .snapshot = [&scheduler] { return scheduler.Snapshot(); }});
   router.Add("/-/reload", {boost::beast::http::verb::post},
              [&reloader](const http::Request&, http::Reply reply) {
                auto summary = reloader.Reload();

@@ -8,7 +8,7 @@
 namespace espy::web {
 
 struct Asset {
-  std::string_view path;  // "/" or "/assets/app-<hash>.js"
+  std::string_view path;  // "/", "/status", "/assets/app-<hash>.js", "/status/assets/..."
   std::string_view content_type;
   std::string_view bytes;
   std::string_view etag;  // quoted, for ETag / If-None-Match

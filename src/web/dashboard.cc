@@ -1,5 +1,8 @@
 #include "web/dashboard.h"
 
+#include <utility>
+
+#include "base/check.h"
 #include "web/assets.h"
 
 namespace espy::web {
@@ -50,20 +53,28 @@ void Serve(const Asset& asset, const http::Request& req, http::Reply reply) {
 
 void RegisterDashboard(http::Router& router) {
   const std::vector<bhttp::verb> methods = {bhttp::verb::get, bhttp::verb::head};
-  router.Add("/", methods, [](const http::Request& req, http::Reply reply) {
-    Serve(*Find("/"), req, std::move(reply));
-  });
-  router.AddPrefix("/assets/", methods, [](const http::Request& req, http::Reply reply) {
+  for (auto [url, page] : {std::pair<const char*, const char*>{"/", "/"},
+                           {"/status", "/status"},
+                           {"/status/", "/status"}}) {
+    const Asset* asset = Find(page);
+    ESPY_CHECK(asset != nullptr) << "the embedded bundle has no page " << page;
+    router.Add(url, methods, [asset](const http::Request& req, http::Reply reply) {
+      Serve(*asset, req, std::move(reply));
+    });
+  }
+  auto assets = [](const http::Request& req, http::Reply reply) {
     std::string_view target(req.target().data(), req.target().size());
     const Asset* asset = Find(target.substr(0, target.find('?')));
-    if (asset == nullptr) {
+    if (asset == nullptr || !asset->immutable) {
       reply(http::ErrorResponse(http::Status::not_found,
                                 "no such dashboard asset (the page may be older than the "
                                 "server: reload it)"));
       return;
     }
     Serve(*asset, req, std::move(reply));
-  });
+  };
+  router.AddPrefix("/assets/", methods, assets);
+  router.AddPrefix("/status/assets/", methods, assets);
 }
 
 }  // namespace espy::web

@@ -12,6 +12,7 @@ namespace {
 
 namespace bhttp = boost::beast::http;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 class DashboardTest : public ::testing::Test {
@@ -75,6 +76,38 @@ TEST_F(DashboardTest, UnknownAssetIsNotFound) {
   http::Response res = Get("/assets/app-000000000000.js");
   EXPECT_EQ(res.result(), bhttp::status::not_found);
   EXPECT_THAT(res.body(), HasSubstr("reload"));
+}
+
+TEST_F(DashboardTest, StatusPageLoadsOnlyAssetsUnderStatus) {
+  for (std::string path : {"/status", "/status/"}) {
+    http::Response res = Get(path);
+    EXPECT_EQ(res.result(), bhttp::status::ok) << path;
+    EXPECT_EQ(res[bhttp::field::content_type], "text/html; charset=utf-8");
+    EXPECT_EQ(res[bhttp::field::cache_control], "no-cache");
+    EXPECT_THAT(res.body(), StartsWith("<!doctype html>"));
+  }
+  std::string html = Get("/status").body();
+  EXPECT_NE(html, Get("/").body());
+  // No link into the dashboard, and nothing loaded from outside /status.
+  EXPECT_THAT(html, Not(HasSubstr("#/")));
+  EXPECT_THAT(html, Not(HasSubstr("\"/assets/")));
+  std::smatch m;
+  for (std::string ext : {"js", "css"}) {
+    std::regex re("/status/assets/status-[0-9a-f]{12}\\." + ext);
+    ASSERT_TRUE(std::regex_search(html, m, re)) << ext;
+    http::Response res = Get(m.str());
+    EXPECT_EQ(res.result(), bhttp::status::ok) << m.str();
+    EXPECT_THAT(std::string(res[bhttp::field::content_type]),
+                StartsWith(ext == "js" ? "text/javascript" : "text/css"));
+    EXPECT_EQ(res[bhttp::field::cache_control], "public, max-age=31536000, immutable");
+    EXPECT_GT(res.body().size(), 1000u);
+  }
+}
+
+TEST_F(DashboardTest, AssetPrefixesDoNotServePages) {
+  EXPECT_EQ(Get("/status/assets/").result(), bhttp::status::not_found);
+  EXPECT_EQ(Get("/assets/status").result(), bhttp::status::not_found);
+  EXPECT_EQ(Get("/status/assets/nope.js").result(), bhttp::status::not_found);
 }
 
 }  // namespace

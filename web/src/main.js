@@ -1,19 +1,10 @@
 // The dashboard's entry point: hash routing between pages, and the theme.
 import './style.css';
-import { el } from './dom.js';
 import { renderExplore } from './explore.js';
 import { renderLive } from './live.js';
 import { renderOverview } from './overview.js';
-
-function renderUptime(view) {
-  view.replaceChildren(
-    el('h1', {}, 'Uptime'),
-    el('div', { class: 'panel placeholder' },
-      el('div', { class: 'big' }, '⏱'),
-      el('h2', {}, 'Website and API checks are coming'),
-      el('p', { class: 'muted' }, 'Probes of websites and JSON APIs, their status history and response times will show here.')),
-  );
-}
+import { initTheme } from './theme.js';
+import { renderUptime } from './uptime.js';
 
 const PAGES = { explore: renderExplore, live: renderLive, overview: renderOverview, uptime: renderUptime };
 
@@ -32,17 +23,7 @@ function route() {
   document.title = `Espy · ${name[0].toUpperCase()}${name.slice(1)}`;
 }
 
-function applyTheme(theme) {
-  document.documentElement.dataset.theme = theme;
-  window.dispatchEvent(new Event('espy-theme'));
-}
-const saved = localStorage.getItem('espy-theme');
-applyTheme(saved || (matchMedia('(prefers-color-scheme: dark)').matches ? 'dark' : 'light'));
-document.getElementById('theme').addEventListener('click', () => {
-  const next = document.documentElement.dataset.theme === 'dark' ? 'light' : 'dark';
-  localStorage.setItem('espy-theme', next);
-  applyTheme(next);
-});
+initTheme(document.getElementById('theme'));
 
 window.addEventListener('hashchange', route);
 route();
