@@ -135,7 +135,8 @@ test('explore shows a chart, a table and CSV of stored points', async () => {
   await page.click('[data-range="1h"]');
   await page.click('#run');
   await page.waitForFunction(() => Number(document.querySelector('#explore-chart .chart')?.dataset.points) === 180);
-  assert.match(await page.textContent('#explore-status'), /180 points in 3 series/);
+  // The status line is written after the chart: wait for it too.
+  await page.waitForFunction(() => /180 points in 3 series/.test(document.querySelector('#explore-status')?.textContent));
   assert.match(await page.textContent('#explore-chart .legend'), /bt_mem\{host="c"\}/);
   // Hover shows values.
   const box = await page.locator('#explore-chart .u-over').boundingBox();
