@@ -120,6 +120,9 @@ struct Job {
 
 struct Transfer {
   std::shared_ptr<Job> job;
+  // The settings this check started with: a reload may replace the job's.
+  std::shared_ptr<const ProbeSpec> probe;
+  std::shared_ptr<const CollectorSpec> collector;
   CURL* easy = nullptr;
   curl_slist* headers = nullptr;
   std::string body;
@@ -397,6 +400,8 @@ class Loop {
   void StartCheck(const std::shared_ptr<Job>& job) {
     auto t = std::make_unique<Transfer>();
     t->job = job;
+    t->probe = job->probe;
+    t->collector = job->collector;
     t->start = Steady::now();
     t->start_ms = WallMs();
     t->result.start_ms = t->start_ms;
@@ -493,14 +498,14 @@ class Loop {
     if (curl_easy_getinfo(e, CURLINFO_PRIMARY_IP, &ip) == CURLE_OK && ip != nullptr && *ip) {
       r.ip_protocol = std::string_view(ip).find(':') == std::string_view::npos ? 4 : 6;
     }
-    if (r.ip_protocol == 0 && code != CURLE_COULDNT_RESOLVE_HOST && t.job->probe) {
+    if (r.ip_protocol == 0 && code != CURLE_COULDNT_RESOLVE_HOST && t.probe) {
       // Resolved, but no connection got far enough for curl to name the
       // address: an IPv6 literal is written in brackets, anything else
       // resolved to IPv4 first.
-      r.ip_protocol = t.job->probe->target.find('[') != std::string::npos ? 6 : 4;
+      r.ip_protocol = t.probe->target.find('[') != std::string::npos ? 6 : 4;
     }
-    if (t.job->probe && t.job->probe->kind == ProbeSpec::Kind::kTcp) {
-      const ProbeSpec& p = *t.job->probe;
+    if (t.probe && t.probe->kind == ProbeSpec::Kind::kTcp) {
+      const ProbeSpec& p = *t.probe;
       if (code != CURLE_OK) {
         Fail(r, Reason(code), Message(t, code));
       } else if (!p.send.empty() || p.expect) {
@@ -537,8 +542,8 @@ class Loop {
             std::string_view(effective).substr(0, 8) == "https://";
     if (code != CURLE_OK) {
       Fail(r, Reason(code), Message(t, code));
-    } else if (t.job->probe) {
-      const ProbeSpec& p = *t.job->probe;
+    } else if (t.probe) {
+      const ProbeSpec& p = *t.probe;
       if (!p.StatusValid(r.http_status)) {
         Fail(r, "status_code",
              fmt::format("status {} is not {}", r.http_status,
@@ -578,7 +583,7 @@ class Loop {
     Steady::time_point now = Steady::now();
     for (size_t i = 0; i < exchanges_.size();) {
       Transfer& t = *exchanges_[i];
-      const ProbeSpec& p = *t.job->probe;
+      const ProbeSpec& p = *t.probe;
       bool done = false;
       if (t.phase == Transfer::Phase::kSend) {
         size_t n = 0;
@@ -647,8 +652,8 @@ class Loop {
     Job& job = *t->job;
     job.in_flight = false;
     if (!job.removed) {
-      if (job.probe) {
-        FinishProbe(job, t->result);
+      if (t->probe) {
+        FinishProbe(job, *t->probe, t->result);
       } else {
         FinishCollector(job, *t, code);
       }
@@ -661,8 +666,7 @@ class Loop {
     curl_slist_free_all(t.headers);
   }
 
-  void FinishProbe(Job& job, const ProbeResult& r) {
-    const ProbeSpec& p = *job.probe;
+  void FinishProbe(Job& job, const ProbeSpec& p, const ProbeResult& r) {
     if (job.once_result != nullptr) {
       *job.once_result = r;
       return;
@@ -695,7 +699,7 @@ class Loop {
   }
 
   void FinishCollector(Job& job, const Transfer& t, CURLcode code) {
-    const CollectorSpec& c = *job.collector;
+    const CollectorSpec& c = *t.collector;
     model::SampleBatch batch;
     std::vector<model::Label> base = c.labels;
     base.push_back({"collector", c.name});
@@ -757,8 +761,12 @@ class Loop {
                       const boost::json::value* f = src.field->Find(v);
                       if (f != nullptr && f->is_string()) {
                         value = std::string(f->get_string());
-                      } else if (f != nullptr && (f->is_number() || f->is_bool())) {
-                        value = boost::json::serialize(*f);
+                      } else if (f != nullptr && f->is_bool()) {
+                        value = f->get_bool() ? "true" : "false";
+                      } else if (f != nullptr && f->is_number()) {
+                        // 42 stays "42" and 1.5 "1.5" (not JSON's "1.5E0").
+                        value = f->is_double() ? fmt::format("{}", f->get_double())
+                                               : boost::json::serialize(*f);
                       }
                       break;
                     }

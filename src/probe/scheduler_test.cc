@@ -169,8 +169,8 @@ TEST(SchedulerTest, StoresResultsAndMarksARemovedProbesSeriesStale) {
 }
 
 TEST(SchedulerTest, CollectorsExtractLabelledValuesAndCountErrors) {
-  CannedServer good(Http(200, R"({"quotes":[{"symbol":"AAPL","price":189.5},
-                                              {"symbol":"MSFT","price":"410"}]})"));
+  CannedServer good(Http(200, R"({"quotes":[{"symbol":"AAPL","price":189.5,"rank":1},
+                                              {"symbol":"MSFT","price":"410","rank":2.5}]})"));
   CannedServer bad(Http(200, R"({"quotes":[{"symbol":"AAPL"}]})"));
   Sink sink;
   Scheduler scheduler({.sink = sink.Fn(), .logger = base::NullLogger()});
@@ -180,15 +180,15 @@ collectors:
     url: )" + good.url() +
                          R"(
     interval: 1s
-    metrics: [{name: price, path: "$.quotes[*]", value: .price, labels: {symbol: .symbol}}]
+    metrics: [{name: price, path: "$.quotes[*]", value: .price, labels: {symbol: .symbol, rank: .rank}}]
   - name: bad
     url: )" + bad.url() + R"(
     interval: 1s
     metrics: [{name: price, path: "$.quotes[*]", value: .price, labels: {symbol: .symbol}}]
 )"));
   scheduler.Start();
-  EXPECT_EQ(sink.WaitFor("price{collector=\"good\",symbol=\"AAPL\"}", Any), 189.5);
-  EXPECT_EQ(sink.WaitFor("price{collector=\"good\",symbol=\"MSFT\"}", Any), 410);
+  EXPECT_EQ(sink.WaitFor("price{collector=\"good\",rank=\"1\",symbol=\"AAPL\"}", Any), 189.5);
+  EXPECT_EQ(sink.WaitFor("price{collector=\"good\",rank=\"2.5\",symbol=\"MSFT\"}", Any), 410);
   EXPECT_EQ(sink.WaitFor("collector_success{collector=\"good\"}", Any), 1);
   EXPECT_EQ(sink.WaitFor("collector_success{collector=\"bad\"}", Any), 0);
   sink.WaitFor("collector_errors_total{collector=\"bad\",reason=\"missing_field\"}",
