@@ -107,6 +107,8 @@ class Evaluator {
 
   Matrix EvalBinary(const promql::BinaryExpr& b);
   Matrix EvalAggregate(const promql::AggregateExpr& a);
+  std::optional<Matrix> AggregateSeriesWise(const promql::AggregateExpr& a,
+                                            const std::vector<std::string>& grouping);
   Matrix EvalCall(const promql::Call& c);
 
   QueryContext* ctx_;
@@ -700,9 +702,151 @@ Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool
   return out;
 }
 
+// Aggregations without a parameter, evaluated series by series: each input
+// series finds its group once (not once per step), and every step's value
+// is folded in exactly as Aggregate() folds a step's vector, in the same
+// order, so results are identical. Output series come in the order
+// RangeEval would produce them.
+std::optional<Matrix> Evaluator::AggregateSeriesWise(const promql::AggregateExpr& a,
+                                                     const std::vector<std::string>& grouping) {
+  using Op = promql::AggregateOp;
+  switch (a.op) {
+    case Op::kSum:
+    case Op::kAvg:
+    case Op::kMin:
+    case Op::kMax:
+    case Op::kCount:
+    case Op::kGroup:
+    case Op::kStddev:
+    case Op::kStdvar:
+      break;
+    default:
+      return std::nullopt;
+  }
+  Matrix in = Eval(*a.expr);
+  const size_t steps = start_ == end_ ? 1 : NumSteps();
+  absl::flat_hash_map<std::string, size_t> index;
+  std::vector<size_t> group_of(in.size());
+  std::vector<Labels> labels;
+  for (size_t j = 0; j < in.size(); ++j) {
+    auto [it, inserted] =
+        index.try_emplace(GroupingKey(in[j].metric, grouping, a.without), labels.size());
+    if (inserted) {
+      if (a.without) {
+        std::vector<std::string> drop = grouping;
+        drop.push_back(std::string(model::kMetricNameLabel));
+        labels.push_back(internal::DropLabels(in[j].metric, drop));
+      } else {
+        labels.push_back(grouping.empty() ? Labels()
+                                          : internal::KeepLabels(in[j].metric, grouping));
+      }
+    }
+    group_of[j] = it->second;
+  }
+  // Bounded like the output it replaces: one cell per group and step.
+  if (labels.size() * steps > (size_t{1} << 24)) return std::nullopt;
+  struct Cell {
+    double value = 0;
+    double mean = 0;
+    int64_t count = 0;  // 0: the group has no sample at this step
+  };
+  std::vector<Cell> cells(labels.size() * steps);
+  // Where RangeEval would first create each group: (step, input series).
+  std::vector<std::pair<size_t, size_t>> first(labels.size(), {SIZE_MAX, SIZE_MAX});
+  for (size_t j = 0; j < in.size(); ++j) {
+    CheckDeadline();
+    const size_t g = group_of[j];
+    for (const Point& p : in[j].points) {
+      if (p.t < start_ || p.t > end_) continue;
+      size_t step = 0;
+      if (start_ != end_) {
+        if ((p.t - start_) % interval_ != 0) continue;
+        step = static_cast<size_t>((p.t - start_) / interval_);
+      }
+      Cell& c = cells[g * steps + step];
+      const double v = p.v;
+      if (c.count == 0) {
+        c.count = 1;
+        c.value = a.op == Op::kStddev || a.op == Op::kStdvar ? 0 : a.op == Op::kGroup ? 1 : v;
+        c.mean = v;
+        first[g] = std::min(first[g], std::make_pair(step, j));
+        continue;
+      }
+      switch (a.op) {
+        case Op::kSum:
+          c.value += v;
+          break;
+        case Op::kAvg:
+          c.count++;
+          if (std::isinf(c.mean)) {
+            if (std::isinf(v) && (c.mean > 0) == (v > 0)) break;
+            if (!std::isinf(v) && !std::isnan(v)) break;
+          }
+          c.mean += v / static_cast<double>(c.count) - c.mean / static_cast<double>(c.count);
+          break;
+        case Op::kMax:
+          if (c.value < v || std::isnan(c.value)) c.value = v;
+          break;
+        case Op::kMin:
+          if (c.value > v || std::isnan(c.value)) c.value = v;
+          break;
+        case Op::kCount:
+          c.count++;
+          break;
+        case Op::kStddev:
+        case Op::kStdvar: {
+          c.count++;
+          double delta = v - c.mean;
+          c.mean += delta / static_cast<double>(c.count);
+          c.value += delta * (v - c.mean);
+          break;
+        }
+        default:
+          break;
+      }
+    }
+  }
+  std::vector<size_t> order;
+  for (size_t g = 0; g < labels.size(); ++g) {
+    if (first[g].first != SIZE_MAX) order.push_back(g);
+  }
+  std::sort(order.begin(), order.end(), [&](size_t x, size_t y) { return first[x] < first[y]; });
+  Matrix out;
+  out.reserve(order.size());
+  for (size_t g : order) {
+    Series series{std::move(labels[g]), {}};
+    for (size_t step = 0; step < steps; ++step) {
+      const Cell& c = cells[g * steps + step];
+      if (c.count == 0) continue;
+      double v = c.value;
+      switch (a.op) {
+        case Op::kAvg:
+          v = c.mean;
+          break;
+        case Op::kCount:
+          v = static_cast<double>(c.count);
+          break;
+        case Op::kStdvar:
+          v = c.value / static_cast<double>(c.count);
+          break;
+        case Op::kStddev:
+          v = std::sqrt(c.value / static_cast<double>(c.count));
+          break;
+        default:
+          break;
+      }
+      series.points.push_back(Point{start_ + static_cast<int64_t>(step) * interval_, v});
+    }
+    out.push_back(std::move(series));
+  }
+  AddSamples(0);
+  return out;
+}
+
 Matrix Evaluator::EvalAggregate(const promql::AggregateExpr& a) {
   std::vector<std::string> grouping = a.grouping;
   std::sort(grouping.begin(), grouping.end());
+  if (auto m = AggregateSeriesWise(a, grouping)) return std::move(*m);
   const Expr* param = a.param ? internal::Unparen(a.param.get()) : nullptr;
   std::string value_label;
   if (param != nullptr) {
