@@ -28,6 +28,7 @@ const std::vector<Setting>& ServeSettings() {
       {"query-lookback-delta", "how far back an instant selector looks for a sample", "5m"},
       {"stream-max-connections", "most live-stream WebSocket clients", "1000"},
       {"stream-queue-points", "points queued per live-stream client before dropping", "10000"},
+      {"enable-admin-api", "serve /api/v1/admin/tsdb/* (delete series): true or false", "false"},
   };
   return kSettings;
 }
@@ -187,11 +188,12 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     else
       return wrap(absl::InvalidArgumentError(
           fmt::format("want debug, info, warn or error, got \"{}\"", value)));
-  } else if (name == "access-log") {
+  } else if (name == "access-log" || name == "enable-admin-api") {
+    bool& flag = name == "access-log" ? c->access_log : c->enable_admin_api;
     if (value == "true" || value == "1")
-      c->access_log = true;
+      flag = true;
     else if (value == "false" || value == "0")
-      c->access_log = false;
+      flag = false;
     else
       return wrap(absl::InvalidArgumentError(fmt::format("want true or false, got \"{}\"", value)));
   } else if (name == "threads") {

@@ -44,6 +44,9 @@ struct ServeConfig {
   // Live stream limits.
   uint64_t stream_max_connections = 1'000;
   uint64_t stream_queue_points = 10'000;
+  // Serve /api/v1/admin/tsdb/* (deleting series). Off by default, as
+  // Prometheus: Espy has no auth, so anyone reaching the listener could delete.
+  bool enable_admin_api = false;
 };
 
 // One setting as the user can give it. Names are the long flag without

@@ -35,7 +35,7 @@ namespace {
 constexpr int64_t kMinTime = std::numeric_limits<int64_t>::min() / 2;
 constexpr int64_t kMaxTime = std::numeric_limits<int64_t>::max() / 2;
 
-enum class ErrorType { kBadData, kExecution, kTimeout, kInternal };
+enum class ErrorType { kBadData, kExecution, kTimeout, kUnavailable, kInternal };
 
 struct ApiError {
   ErrorType type;
@@ -56,6 +56,10 @@ Response ErrorReply(const ApiError& e) {
       break;
     case ErrorType::kTimeout:
       name = "timeout";
+      code = Status::service_unavailable;
+      break;
+    case ErrorType::kUnavailable:
+      name = "unavailable";
       code = Status::service_unavailable;
       break;
     default:
@@ -93,6 +97,8 @@ ApiError FromStatus(const absl::Status& s) {
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kResourceExhausted:
       return ApiError{ErrorType::kExecution, msg};
+    case absl::StatusCode::kUnavailable:
+      return ApiError{ErrorType::kUnavailable, msg};
     default:
       return ApiError{ErrorType::kInternal, msg};
   }
@@ -405,7 +411,10 @@ std::optional<size_t> LimitParam(const Params& p, ApiError* err) {
   return static_cast<size_t>(n);
 }
 
-// Refs of series matching any of the sets with a sample in [mint, maxt].
+// Refs of series matching any of the sets with a sample in [mint, maxt]. A
+// series some deletion touched is read even for the whole range: it may have
+// no samples left (as Prometheus, which skips series whose chunks are all
+// deleted).
 std::vector<model::SeriesRef> SelectRefs(const storage::head::Head& head,
                                          const std::vector<std::vector<model::Matcher>>& sets,
                                          int64_t mint, int64_t maxt) {
@@ -415,7 +424,7 @@ std::vector<model::SeriesRef> SelectRefs(const storage::head::Head& head,
   for (const auto& set : sets) {
     for (model::SeriesRef ref : head.Select(set)) {
       if (refs.contains(ref)) continue;
-      if (!whole_range) {
+      if (!whole_range || head.HadDeletion(ref)) {
         buf.clear();
         if (head.Read(ref, mint, maxt, 1, &buf) == 0) continue;
       }
@@ -477,7 +486,8 @@ std::variant<std::string, ApiError> LabelsHandler(const Shared& s, const Params&
   const storage::head::Head& head = s.api.db->head();
   std::vector<std::string> result;
   bool whole_range = *start <= kMinTime && *end >= kMaxTime;
-  if (std::get<0>(sets).empty() && whole_range) {
+  // The label index is exact unless a deletion may have left series empty.
+  if (std::get<0>(sets).empty() && whole_range && head.num_series_with_deletions() == 0) {
     result = value_of ? head.LabelValues(*value_of) : head.LabelNames();
   } else {
     std::vector<std::vector<model::Matcher>> match = std::get<0>(sets);
@@ -553,6 +563,51 @@ std::string TsdbStatus(const Shared& s) {
   top(by_pair, &out);
   out += "}";
   return out;
+}
+
+// POST /api/v1/admin/tsdb/delete_series: every match[] selector, over
+// [start, end] (default: all time). Durable before the 204.
+std::optional<ApiError> DeleteSeries(const Shared& s, const Params& p) {
+  ApiError err;
+  if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
+  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
+  if (!start) return err;
+  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
+  if (!end) return err;
+  if (*end < *start) return InvalidParam("end", "end timestamp must not be before start time");
+  auto sets = MatcherSets(p);
+  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
+  // kMinTime/kMaxTime stand for "no bound" here as in the other handlers.
+  const int64_t mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
+  const int64_t maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
+  for (const std::vector<model::Matcher>& set : std::get<0>(sets)) {
+    if (absl::Status st = s.api.db->Delete(set, mint, maxt); !st.ok()) return FromStatus(st);
+  }
+  return std::nullopt;
+}
+
+// The admin routes answer 204 with no body on success, and 503
+// "admin APIs disabled" unless enabled, as Prometheus without
+// --web.enable-admin-api.
+Handler WrapAdmin(std::shared_ptr<const Shared> shared,
+                  std::function<std::optional<ApiError>(const Shared&, const Params&)> fn) {
+  return [shared, fn](const Request& req, Reply reply) {
+    if (!shared->options.enable_admin_api) {
+      reply(ErrorReply(ApiError{ErrorType::kUnavailable, "admin APIs disabled"}));
+      return;
+    }
+    ApiError err;
+    std::optional<Params> p = Params::From(req, &err);
+    if (!p) {
+      reply(ErrorReply(err));
+      return;
+    }
+    if (std::optional<ApiError> e = fn(*shared, *p); e) {
+      reply(ErrorReply(*e));
+      return;
+    }
+    reply(MakeResponse(Status::no_content, ""));
+  };
 }
 
 using ApiFn = std::function<std::variant<std::string, ApiError>(const Shared&, const Params&,
@@ -658,6 +713,14 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
   router.Add("/api/v1/status/tsdb", {bhttp::verb::get},
              Wrap(s, [](const Shared& s, const Params&, const Request&) {
                return std::variant<std::string, ApiError>(TsdbStatus(s));
+             }));
+  const std::vector<bhttp::verb> post_put = {bhttp::verb::post, bhttp::verb::put};
+  router.Add("/api/v1/admin/tsdb/delete_series", post_put,
+             WrapAdmin(s, [](const Shared& s, const Params& p) { return DeleteSeries(s, p); }));
+  router.Add("/api/v1/admin/tsdb/clean_tombstones", post_put,
+             WrapAdmin(s, [](const Shared& s, const Params&) -> std::optional<ApiError> {
+               if (absl::Status st = s.api.db->CleanTombstones(); !st.ok()) return FromStatus(st);
+               return std::nullopt;
              }));
   router.Add("/api/v1/format_query", get_post,
              Wrap(s,

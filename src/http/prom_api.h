@@ -2,8 +2,9 @@
 // Grafana's Prometheus data source and other Prometheus clients work
 // unchanged: /api/v1/query, query_range, series, labels, label/<name>/values,
 // metadata, status/buildinfo, status/tsdb, format_query, query_exemplars
-// (always empty). Same parameters, JSON envelopes, error types and HTTP codes
-// as Prometheus 2.42.
+// (always empty), and the admin endpoints admin/tsdb/delete_series and
+// admin/tsdb/clean_tombstones when enabled. Same parameters, JSON envelopes, error types and HTTP
+// codes as Prometheus 2.42.
 #pragma once
 
 #include <string>
@@ -21,6 +22,9 @@ struct PromApiOptions {
   std::string prometheus_version = "2.42.0";
   // Espy's own version, reported as "revision".
   std::string espy_version = "dev";
+  // Serve /api/v1/admin/tsdb/{delete_series,clean_tombstones}; when off they
+  // answer 503 "admin APIs disabled" (Prometheus's --web.enable-admin-api).
+  bool enable_admin_api = false;
 };
 
 // Registers the routes. `api.db` and `api.clock` must outlive the router.

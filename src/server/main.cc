@@ -202,6 +202,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   prom_api.engine.timeout = cfg.query_timeout;
   prom_api.engine.max_samples = static_cast<int64_t>(cfg.query_max_samples);
   prom_api.engine.lookback_delta_ms = cfg.query_lookback_delta.count();
+  prom_api.enable_admin_api = cfg.enable_admin_api;
   http::RegisterPromApi(router, api, prom_api);
   http::IngestHandlerOptions ingest_options;
   ingest_options.max_decoded_bytes = cfg.max_body_bytes;

@@ -82,6 +82,11 @@ absl::Status Db::Replay() {
   ESPY_ASSIGN_OR_RETURN(
       wal::ReplayStats stats,
       wal::Replay(options_.dir + "/wal", options_.logger, [&](std::string_view payload) {
+        if (record::TypeOf(payload) == record::RecordType::kTombstones) {
+          // In WAL order: it removes what was replayed before it, only.
+          ReplayTombstone(payload);
+          return absl::OkStatus();
+        }
         // A record that passed its CRC but does not decode was written by a
         // broken build; skip it rather than refuse to start.
         if (absl::Status s = record::DecodeBatch(payload, &series, &samples); !s.ok()) {
@@ -118,6 +123,16 @@ absl::Status Db::Replay() {
       stats.segments, stats.records, replayed, head_.num_series(),
       Millis(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
+}
+
+void Db::ReplayTombstone(std::string_view payload) {
+  absl::StatusOr<record::Tombstone> t = record::DecodeTombstone(payload);
+  if (!t.ok()) {
+    options_.logger->error("msg=\"skipping WAL tombstones record\" err=\"{}\"",
+                           t.status().message());
+    return;
+  }
+  for (model::SeriesRef ref : head_.Select(t->matchers)) head_.Delete(ref, t->mint, t->maxt);
 }
 
 void Db::Commit(model::SampleBatch batch, Done done) {
@@ -519,42 +534,169 @@ absl::Status Db::Compact(int64_t complete_before) {
   for (const auto& e : entries) metas.push_back(e->block->meta());
   for (const std::vector<size_t>& group :
        PlanCompactions(metas, MaxBlockRange(), complete_before)) {
-    auto start = std::chrono::steady_clock::now();
     std::vector<std::shared_ptr<const block::Block>> sources;
-    std::vector<uint64_t> seqs;
-    for (size_t i : group) {
-      sources.push_back(entries[i]->block);
-      seqs.push_back(metas[i].seq);
-    }
-    // The merged block gets the newest seq: no other block overlaps the
-    // group (PlanCompactions), so no write is reordered. A crash after the
-    // rename leaves it beside its sources, holding the same samples; the next
-    // round merges them again.
-    ESPY_ASSIGN_OR_RETURN(block::BlockMeta meta, CompactBlocks(BlocksDir(), sources, next_seq_++,
-                                                               options_.compacted_chunk_samples));
-    CrashPoint("compact_after_rename");
-    absl::StatusOr<std::shared_ptr<block::Block>> merged =
-        block::Block::Open(BlocksDir() + "/" + meta.DirName());
-    if (!merged.ok()) {
-      // Keep the sources; drop the block that does not read back.
-      RemoveBlockDir(meta.DirName());
-      return absl::DataLossError(fmt::format("compacted block {} does not read back: {}",
-                                             meta.DirName(), merged.status().message()));
-    }
-    head_.ReplaceBlocks({*merged}, seqs);
+    for (size_t i : group) sources.push_back(entries[i]->block);
+    ESPY_RETURN_IF_ERROR(MergeBlocks(sources, "compacted blocks", "compact_after_rename"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Db::MergeBlocks(const std::vector<std::shared_ptr<const block::Block>>& sources,
+                             std::string_view why, std::string_view crash_point) {
+  auto start = std::chrono::steady_clock::now();
+  std::vector<uint64_t> seqs;
+  uint64_t source_bytes = 0;
+  for (const auto& src : sources) {
+    seqs.push_back(src->meta().seq);
+    source_bytes += src->meta().chunks_bytes + src->meta().index_bytes;
+  }
+  // The merged block gets the newest seq: no other block overlaps the
+  // sources (the callers' contract), so no write is reordered. A crash after
+  // the rename leaves it beside its sources, holding the same samples (the
+  // sources' tombstones still hide what it left out), the merged one
+  // winning; the next round merges them again.
+  absl::StatusOr<block::BlockMeta> meta =
+      CompactBlocks(BlocksDir(), sources, next_seq_++, options_.compacted_chunk_samples);
+  if (absl::IsNotFound(meta.status())) {
+    // Every sample was deleted: the sources just go.
+    head_.ReplaceBlocks({}, seqs);
     for (const auto& src : sources) RemoveBlockDir(src->meta().DirName());
-    compactions_.fetch_add(1, std::memory_order_relaxed);
     blocks_compacted_.fetch_add(sources.size(), std::memory_order_relaxed);
-    uint64_t source_bytes = 0;
-    for (const auto& src : sources) {
-      source_bytes += src->meta().chunks_bytes + src->meta().index_bytes;
+    options_.logger->info("msg=\"{}\" sources={} block=none reason=\"no samples left\"", why,
+                          sources.size());
+    return absl::OkStatus();
+  }
+  ESPY_RETURN_IF_ERROR(meta.status());
+  CrashPoint(crash_point);
+  absl::StatusOr<std::shared_ptr<block::Block>> merged =
+      block::Block::Open(BlocksDir() + "/" + meta->DirName());
+  if (!merged.ok()) {
+    // Keep the sources; drop the block that does not read back.
+    RemoveBlockDir(meta->DirName());
+    return absl::DataLossError(fmt::format("merged block {} does not read back: {}",
+                                           meta->DirName(), merged.status().message()));
+  }
+  head_.ReplaceBlocks({*merged}, seqs);
+  for (const auto& src : sources) RemoveBlockDir(src->meta().DirName());
+  compactions_.fetch_add(1, std::memory_order_relaxed);
+  blocks_compacted_.fetch_add(sources.size(), std::memory_order_relaxed);
+  options_.logger->info(
+      "msg=\"{}\" sources={} block={} mint={} maxt={} series={} samples={} "
+      "bytes_before={} bytes_after={} duration_ms={}",
+      why, sources.size(), meta->DirName(), meta->mint, meta->maxt, meta->num_series,
+      meta->num_samples, source_bytes, meta->chunks_bytes + meta->index_bytes,
+      Millis(std::chrono::steady_clock::now() - start));
+  return absl::OkStatus();
+}
+
+absl::Status Db::Delete(const std::vector<model::Matcher>& matchers, int64_t mint, int64_t maxt) {
+  if (matchers.empty()) return absl::InvalidArgumentError("delete: no matchers");
+  if (mint > maxt) {
+    return absl::InvalidArgumentError(fmt::format("delete: start {} is after end {}", mint, maxt));
+  }
+  {
+    // Refused up front, so that no block gets tombstones for a delete the
+    // head part of which could not be logged.
+    absl::MutexLock l(&mu_);
+    if (closing_) return absl::UnavailableError("storage is shutting down");
+    if (!broken_.ok()) return broken_;
+  }
+  auto start = std::chrono::steady_clock::now();
+  // No block is cut, compacted or expired meanwhile.
+  absl::MutexLock lock(&maint_mu_);
+  // Blocks first: their tombstones are durable in their own dirs.
+  uint64_t block_series = 0, blocks_touched = 0;
+  const index::Postings refs = head_.Select(matchers);
+  for (const auto& e : head_.Blocks()) {
+    const block::BlockMeta& m = e->block->meta();
+    if (m.maxt < mint || m.mint > maxt) continue;
+    block::Tombstones add;
+    for (model::SeriesRef ref : refs) {
+      auto it = e->id_of_ref.find(ref);
+      if (it == e->id_of_ref.end()) continue;
+      std::span<const block::ChunkRef> chunks = e->block->Chunks(it->second);
+      if (chunks.empty()) continue;
+      // Clamped to the series' data, as Prometheus does: it keeps the file small.
+      const int64_t lo = std::max(mint, chunks.front().mint);
+      const int64_t hi = std::min(maxt, chunks.back().maxt);
+      if (lo > hi) continue;
+      add[it->second].Add({lo, hi});
     }
-    options_.logger->info(
-        "msg=\"compacted blocks\" sources={} block={} mint={} maxt={} series={} samples={} "
-        "bytes_before={} bytes_after={} duration_ms={}",
-        sources.size(), meta.DirName(), meta.mint, meta.maxt, meta.num_series, meta.num_samples,
-        source_bytes, meta.chunks_bytes + meta.index_bytes,
-        Millis(std::chrono::steady_clock::now() - start));
+    if (add.empty()) continue;
+    ESPY_RETURN_IF_ERROR(e->block->AddTombstones(add));
+    block_series += add.size();
+    ++blocks_touched;
+  }
+  // Then the head, on the commit thread between rounds: batches committed
+  // before the WAL record lose their samples, later ones keep theirs, and
+  // replay sees the record at the same place.
+  std::string payload;
+  record::EncodeTombstone({matchers, mint, maxt}, &payload);
+  absl::Status status;
+  uint64_t head_samples = 0;
+  ESPY_RETURN_IF_ERROR(RunOnCommitThread([&] {
+    {
+      absl::MutexLock l(&mu_);
+      status = broken_;
+    }
+    if (!status.ok()) return;
+    status = wal_->AddRecord(payload);
+    if (status.ok()) status = wal_->Sync();
+    if (!status.ok()) {
+      absl::MutexLock l(&mu_);
+      broken_ = absl::UnavailableError(fmt::format("WAL write failed: {}", status.message()));
+      return;
+    }
+    for (model::SeriesRef ref : head_.Select(matchers)) {
+      head_samples += head_.Delete(ref, mint, maxt);
+    }
+  }));
+  ESPY_RETURN_IF_ERROR(status);
+  deletes_.fetch_add(1, std::memory_order_relaxed);
+  std::string selector;
+  for (const model::Matcher& m : matchers) selector += (selector.empty() ? "" : ",") + m.ToString();
+  options_.logger->info(
+      "msg=\"deleted series data\" selector=\"{{{}}}\" mint={} maxt={} series={} "
+      "head_samples={} block_series={} blocks={} duration_ms={}",
+      selector, mint, maxt, refs.size(), head_samples, block_series, blocks_touched,
+      Millis(std::chrono::steady_clock::now() - start));
+  return absl::OkStatus();
+}
+
+absl::Status Db::CleanTombstones() {
+  absl::MutexLock lock(&maint_mu_);
+  std::vector<std::shared_ptr<const head::BlockEntry>> entries = head_.Blocks();
+  // Blocks whose time ranges overlap, transitively, go together: rewriting
+  // one alone would give it a seq above the others and reorder writes.
+  std::vector<size_t> order(entries.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    return entries[a]->block->meta().mint < entries[b]->block->meta().mint;
+  });
+  std::vector<std::vector<std::shared_ptr<const block::Block>>> groups;
+  int64_t group_maxt = INT64_MIN;
+  bool group_dirty = false;
+  std::vector<std::shared_ptr<const block::Block>> group;
+  auto close_group = [&] {
+    if (group_dirty) {
+      std::sort(group.begin(), group.end(),
+                [](const auto& a, const auto& b) { return a->meta().seq < b->meta().seq; });
+      groups.push_back(std::move(group));
+    }
+    group.clear();
+    group_dirty = false;
+  };
+  for (size_t i : order) {
+    const auto& b = entries[i]->block;
+    if (!group.empty() && b->meta().mint > group_maxt) close_group();
+    group_maxt = group.empty() ? b->meta().maxt : std::max(group_maxt, b->meta().maxt);
+    group.push_back(b);
+    group_dirty = group_dirty || b->has_tombstones();
+  }
+  close_group();
+  for (const auto& g : groups) {
+    ESPY_RETURN_IF_ERROR(
+        MergeBlocks(g, "rewrote blocks without deleted data", "clean_tombstones_after_rename"));
   }
   return absl::OkStatus();
 }
@@ -633,6 +775,7 @@ DbStats Db::stats() const {
   for (const auto& e : head_.Blocks()) {
     const block::BlockMeta& bm = e->block->meta();
     ++s.blocks;
+    if (e->block->has_tombstones()) ++s.blocks_with_tombstones;
     s.block_bytes += bm.chunks_bytes + bm.index_bytes;
     s.block_samples += bm.num_samples;
   }
@@ -642,6 +785,7 @@ DbStats Db::stats() const {
   s.compactions = compactions_.load(std::memory_order_relaxed);
   s.blocks_compacted = blocks_compacted_.load(std::memory_order_relaxed);
   s.series_limit_rejections = limit_rejections_.load(std::memory_order_relaxed);
+  s.deletes = deletes_.load(std::memory_order_relaxed);
   return s;
 }
 

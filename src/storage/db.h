@@ -4,7 +4,10 @@
 // the blocks too. A background thread cuts old head data into blocks
 // (data dir "blocks/"), truncates the WAL behind them, and drops blocks past
 // the retention. Blocks that fail their checksums at open are moved to
-// "quarantine/" and the rest is served.
+// "quarantine/" and the rest is served. Delete removes samples by selector
+// and time range: head data is rewritten (a WAL record replays the deletion
+// after a crash) and blocks get a tombstones file, applied on read until
+// compaction or CleanTombstones rewrites them.
 #pragma once
 
 #include <cstdint>
@@ -12,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -20,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "model/matcher.h"
 #include "model/sample_batch.h"
 #include "storage/head/head.h"
 #include "storage/wal/wal.h"
@@ -82,6 +87,8 @@ struct DbStats {
   uint64_t compactions = 0;              // since start: blocks made by merging others
   uint64_t blocks_compacted = 0;         // since start: source blocks merged away
   uint64_t series_limit_rejections = 0;  // batches refused by a series limit
+  uint64_t deletes = 0;                  // since start: Delete calls done
+  uint64_t blocks_with_tombstones = 0;   // attached blocks with deleted ranges
 };
 
 // Called once per committed batch, on the commit thread, after the batch is
@@ -123,6 +130,21 @@ class Db {
   absl::Status Maintain();
   // Persists all head data to blocks now (tests, tools, shutdown).
   absl::Status FlushHead();
+
+  // Deletes the samples of every series matching all `matchers` with
+  // mint <= ts <= maxt, in the head and in the blocks. Durable when it
+  // returns OK: blocks' tombstones files and a WAL record (synced whatever
+  // the fsync policy) are on disk. Every read after it leaves those samples
+  // out; samples written after it are kept, also inside [mint, maxt].
+  // InvalidArgument for no matchers or mint > maxt. Waits for a running
+  // block cut or compaction.
+  absl::Status Delete(const std::vector<model::Matcher>& matchers, int64_t mint, int64_t maxt);
+  // Rewrites every block that has tombstones without the deleted samples
+  // (merging it with the blocks its time range overlaps, so that no later
+  // write is reordered) and drops its tombstones. A block left with no
+  // samples is removed. Crash-safe: the rewritten block is in place before
+  // the old one is deleted, and both together read the same.
+  absl::Status CleanTombstones();
 
   // Stops taking commits, finishes the queued ones, syncs the WAL, and joins
   // the commit thread. Idempotent.
@@ -167,6 +189,15 @@ class Db {
   // complete_before are done. Sources are detached and deleted once the
   // merged block is in place.
   absl::Status Compact(int64_t complete_before) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Merges `sources` (ascending seq) into one new block, attaches it and
+  // deletes the sources; a merge left with no samples just deletes them.
+  // `why` names the caller in logs; `crash_point` is hit once the new block
+  // is in place.
+  absl::Status MergeBlocks(const std::vector<std::shared_ptr<const block::Block>>& sources,
+                           std::string_view why, std::string_view crash_point)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Applies a WAL tombstones record during replay.
+  void ReplayTombstone(std::string_view payload);
   int64_t MaxBlockRange() const;
   void RemoveBlockDir(const std::string& name);
   std::string BlocksDir() const { return options_.dir + "/blocks"; }
@@ -208,6 +239,7 @@ class Db {
   std::atomic<uint64_t> compactions_{0};
   std::atomic<uint64_t> blocks_compacted_{0};
   std::atomic<uint64_t> limit_rejections_{0};
+  std::atomic<uint64_t> deletes_{0};
 
   std::jthread committer_;
   std::jthread maintainer_;

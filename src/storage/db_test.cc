@@ -345,5 +345,200 @@ TEST_F(DbTest, BackfillLandsInBlocksOfItsOwnRange) {
   EXPECT_EQ(6u, ReadMap("a").size());
 }
 
+// ---- Deleting ----
+
+std::vector<model::Matcher> Sel(const std::string& host) {
+  return {*model::Matcher::Make(model::MatchType::kEqual, "__name__", "cpu"),
+          *model::Matcher::Make(model::MatchType::kEqual, "host", host)};
+}
+
+std::vector<std::string> BlockFiles(const std::string& blocks_dir, const std::string& name) {
+  std::vector<std::string> out;
+  for (const auto& b : std::filesystem::directory_iterator(blocks_dir)) {
+    if (std::filesystem::exists(b.path() / name)) out.push_back(b.path().filename().string());
+  }
+  return out;
+}
+
+TEST_F(DbTest, DeleteHidesHeadSamplesAndSurvivesWalReplay) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 5}, {2000, 6}})).ok());
+  ASSERT_TRUE(db_->Delete(Sel("a"), 1500, 2500).ok());
+  const std::map<int64_t, double> want_a = {{1000, 1}, {3000, 3}};
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_EQ(2u, ReadMap("b").size());
+  EXPECT_EQ(1u, db_->stats().deletes);
+  Reopen();  // replays the batch, then the tombstones record
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_EQ(2u, ReadMap("b").size());
+  EXPECT_TRUE(db_->head().HadDeletion(
+      db_->head().Lookup(model::Labels({{"__name__", "cpu"}, {"host", "a"}}))));
+}
+
+TEST_F(DbTest, SamplesWrittenAfterADeleteStayVisibleAcrossRestarts) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}})).ok());
+  ASSERT_TRUE(db_->Delete(Sel("a"), INT64_MIN, INT64_MAX).ok());
+  EXPECT_TRUE(Read("a").empty());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 22}, {500, 5}})).ok());
+  const std::map<int64_t, double> want = {{500, 5}, {2000, 22}};
+  EXPECT_EQ(want, ReadMap("a"));
+  Reopen();
+  EXPECT_EQ(want, ReadMap("a"));
+  ASSERT_TRUE(db_->FlushHead().ok());
+  Reopen();
+  EXPECT_EQ(want, ReadMap("a"));
+}
+
+TEST_F(DbTest, DeleteGivesBlocksDurableTombstones) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 5}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{4000, 4}})).ok());  // in the head
+  ASSERT_TRUE(db_->Delete(Sel("a"), 2000, 4000).ok());
+  const std::map<int64_t, double> want_a = {{1000, 1}};
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_EQ(1u, db_->stats().blocks_with_tombstones);
+  EXPECT_EQ(std::vector<std::string>{"b-0000000000000001"},
+            BlockFiles(dir_ + "/blocks", "tombstones"));
+  Reopen();
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_EQ(1u, ReadMap("b").size());
+  EXPECT_EQ(1u, db_->stats().blocks_with_tombstones);
+  // A later write into the deleted range of the block wins again.
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 20}})).ok());
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 1}, {2000, 20}}), ReadMap("a"));
+  ASSERT_TRUE(db_->FlushHead().ok());
+  Reopen();
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 1}, {2000, 20}}), ReadMap("a"));
+}
+
+TEST_F(DbTest, DeleteWithARegexSelectorAndNoMatchTouchesNothingElse) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("web-1", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("web-2", {{1000, 2}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("db-1", {{1000, 3}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->Delete({*model::Matcher::Make(model::MatchType::kRegexMatch, "host", "web-.*")},
+                          INT64_MIN, INT64_MAX)
+                  .ok());
+  ASSERT_TRUE(db_->Delete(Sel("nope"), INT64_MIN, INT64_MAX).ok());
+  EXPECT_TRUE(Read("web-1").empty());
+  EXPECT_TRUE(Read("web-2").empty());
+  EXPECT_EQ(1u, Read("db-1").size());
+  EXPECT_EQ(2u, db_->head().num_series_with_deletions());
+}
+
+TEST_F(DbTest, DeleteRejectsBadArguments) {
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, db_->Delete({}, 0, 1).code());
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, db_->Delete(Sel("a"), 5, 4).code());
+  db_->Close();
+  EXPECT_EQ(absl::StatusCode::kUnavailable, db_->Delete(Sel("a"), 0, 1).code());
+}
+
+TEST_F(DbTest, CleanTombstonesRewritesBlocksWithoutTheDeletedSamples) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 5}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("c", {{9 * kHour, 7}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());  // two blocks: [0, 2h) and [8h, 10h)
+  ASSERT_EQ(2u, db_->stats().blocks);
+  ASSERT_TRUE(db_->Delete(Sel("a"), 2000, 2000).ok());
+  ASSERT_TRUE(db_->Delete(Sel("b"), INT64_MIN, INT64_MAX).ok());
+  const uint64_t samples_before = db_->stats().block_samples;
+  ASSERT_TRUE(db_->CleanTombstones().ok());
+  DbStats s = db_->stats();
+  EXPECT_EQ(2u, s.blocks);
+  EXPECT_EQ(0u, s.blocks_with_tombstones);
+  EXPECT_EQ(samples_before - 2, s.block_samples);
+  EXPECT_TRUE(BlockFiles(dir_ + "/blocks", "tombstones").empty());
+  EXPECT_EQ(2, CountDirs("blocks"));
+  const std::map<int64_t, double> want_a = {{1000, 1}, {3000, 3}};
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_TRUE(Read("b").empty());
+  EXPECT_EQ(1u, Read("c").size());
+  Reopen();
+  EXPECT_EQ(want_a, ReadMap("a"));
+  EXPECT_TRUE(Read("b").empty());
+  EXPECT_EQ(1u, Read("c").size());
+  // Nothing left to clean: a no-op.
+  ASSERT_TRUE(db_->CleanTombstones().ok());
+  EXPECT_EQ(2u, db_->stats().blocks);
+}
+
+TEST_F(DbTest, CleanTombstonesRemovesABlockWithNothingLeft) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->Delete(Sel("a"), INT64_MIN, INT64_MAX).ok());
+  ASSERT_TRUE(db_->CleanTombstones().ok());
+  EXPECT_EQ(0u, db_->stats().blocks);
+  EXPECT_EQ(0, CountDirs("blocks"));
+  Reopen();
+  EXPECT_TRUE(Read("a").empty());
+}
+
+TEST_F(DbTest, CleanTombstonesMergesOverlappingBlocksKeepingLaterWrites) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 20}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());  // overlaps the first, newer
+  ASSERT_TRUE(db_->Delete(Sel("a"), 3000, 3000).ok());
+  ASSERT_TRUE(db_->CleanTombstones().ok());
+  EXPECT_EQ(1u, db_->stats().blocks);
+  const std::map<int64_t, double> want = {{1000, 1}, {2000, 20}};
+  EXPECT_EQ(want, ReadMap("a"));
+  Reopen();
+  EXPECT_EQ(want, ReadMap("a"));
+}
+
+TEST_F(DbTest, CompactionDropsDeletedSamplesAndTheirTombstones) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2500, 25}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());  // overlaps the first: compacted
+  ASSERT_TRUE(db_->Delete(Sel("a"), 1000, 2000).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{10 * kHour, 9}})).ok());
+  ASSERT_TRUE(db_->Maintain().ok());
+  DbStats s = db_->stats();
+  EXPECT_EQ(1u, s.compactions);
+  EXPECT_EQ(0u, s.blocks_with_tombstones);
+  EXPECT_EQ(2u, s.block_samples);
+  EXPECT_TRUE(BlockFiles(dir_ + "/blocks", "tombstones").empty());
+  const std::map<int64_t, double> want = {{2500, 25}, {3000, 3}, {10 * kHour, 9}};
+  EXPECT_EQ(want, ReadMap("a"));
+  Reopen();
+  EXPECT_EQ(want, ReadMap("a"));
+}
+
+TEST_F(DbTest, CompactionOfBlocksWithEverythingDeletedRemovesThem) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {3000, 3}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{2000, 2}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());  // overlapping blocks
+  ASSERT_TRUE(db_->Delete(Sel("a"), INT64_MIN, INT64_MAX).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{10 * kHour, 9}})).ok());
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(0u, db_->stats().blocks);
+  EXPECT_TRUE(Read("a").empty());
+  EXPECT_EQ(1u, Read("b").size());
+}
+
+TEST_F(DbTest, CorruptTombstonesFileQuarantinesItsBlock) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 2}})).ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->Delete(Sel("a"), 1000, 1000).ok());
+  db_.reset();
+  std::string victim = dir_ + "/blocks/b-0000000000000001/tombstones";
+  ASSERT_TRUE(std::filesystem::exists(victim));
+  {
+    std::fstream f(victim, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(9);
+    f.put('\x7f');
+  }
+  Reopen();
+  EXPECT_EQ(1u, db_->stats().blocks_quarantined);
+  EXPECT_TRUE(std::filesystem::exists(dir_ + "/quarantine/b-0000000000000001/tombstones"));
+  EXPECT_EQ(1u, Read("b").size());
+}
+
 }  // namespace
 }  // namespace espy::storage

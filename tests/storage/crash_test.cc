@@ -1,6 +1,7 @@
 // Crash tests: a child process writes acknowledged samples, then is killed
 // with SIGKILL at a named point of block writing, WAL truncation, block
-// deletion or compaction (storage/crash_point.h). The parent reopens the data
+// deletion, compaction, writing tombstones or rewriting blocks without
+// deleted data (storage/crash_point.h). The parent reopens the data
 // dir and checks that every acknowledged sample is there exactly once with
 // its last written value, and that no half-written block is read.
 #include <sys/wait.h>
@@ -45,6 +46,15 @@ std::map<int, std::map<int64_t, double>> Workload(
   }
   return want;
 }
+
+std::vector<model::Matcher> Host(int host) {
+  return {*model::Matcher::Make(model::MatchType::kEqual, "host", "h" + std::to_string(host))};
+}
+
+// The deletion the tombstone points run: host 2 from 1h to 5h, which spans
+// two blocks and the head once the first cut is done.
+constexpr int kDeletedHost = 2;
+constexpr int64_t kDeleteFrom = 60 * kMinute, kDeleteTo = 5 * kHour;
 
 class CrashTest : public ::testing::TestWithParam<std::string> {
  protected:
@@ -97,7 +107,18 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
       if (!(*db)->CommitAndWait(Batch(1, 10 * kMinute, -1000)).ok()) ::_exit(3);
       if (!(*db)->FlushHead().ok()) ::_exit(4);
     }
+    if (point == "clean_tombstones_after_rename" || point == "tombstones_write_before_rename") {
+      if (!(*db)->Maintain().ok()) ::_exit(4);
+    }
+    if (point == "clean_tombstones_after_rename") {
+      if (!(*db)->Delete(Host(kDeletedHost), kDeleteFrom, kDeleteTo).ok()) ::_exit(6);
+    }
     ::setenv("ESPY_CRASH_AT", point.c_str(), 1);
+    if (point == "clean_tombstones_after_rename") (void)(*db)->CleanTombstones();
+    if (point == "tombstones_write_before_rename") {
+      // Killed before the delete is acknowledged: nothing of it may show.
+      (void)(*db)->Delete(Host(kDeletedHost), kDeleteFrom, kDeleteTo);
+    }
     (void)(*db)->Maintain();
     (void)(*db)->FlushHead();
     ::_exit(5);  // the crash point was not reached
@@ -110,6 +131,11 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
   std::map<int, std::map<int64_t, double>> want = Workload([](model::SampleBatch) {});
   if (point == "wal_truncate_before_remove") want[0][7 * kHour] = 1;
   if (point == "compact_after_rename") want[1][10 * kMinute] = -1000;
+  if (point == "clean_tombstones_after_rename") {
+    // Acknowledged before the crash: gone, and everything else still there.
+    auto& m = want[kDeletedHost];
+    m.erase(m.lower_bound(kDeleteFrom), m.upper_bound(kDeleteTo));
+  }
   const bool expired = point == "block_delete_after_rename";
   for (int round = 0; round < 2; ++round) {
     auto db = Db::Open(Options(expired ? 40 * kHour : 6 * kHour));
@@ -139,6 +165,7 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
     for (const auto& e : std::filesystem::directory_iterator(dir_ + "/blocks")) {
       EXPECT_FALSE(e.path().string().ends_with(".tmp")) << e.path();
       EXPECT_FALSE(e.path().string().ends_with(".del")) << e.path();
+      EXPECT_FALSE(std::filesystem::exists(e.path() / "tombstones.tmp")) << e.path();
     }
     // Round two: persist everything after recovery, reopen from blocks.
     ASSERT_TRUE((*db)->FlushHead().ok());
@@ -148,7 +175,9 @@ TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
 INSTANTIATE_TEST_SUITE_P(Points, CrashTest,
                          ::testing::Values("block_write_before_rename", "block_write_after_rename",
                                            "wal_truncate_before_remove",
-                                           "block_delete_after_rename", "compact_after_rename"));
+                                           "block_delete_after_rename", "compact_after_rename",
+                                           "clean_tombstones_after_rename",
+                                           "tombstones_write_before_rename"));
 
 }  // namespace
 }  // namespace espy::storage

@@ -394,6 +394,23 @@ absl::StatusOr<std::shared_ptr<Block>> Block::Open(const std::string& dir) {
   if (absl::Status s = b->ParseIndex(*index); !s.ok()) {
     return absl::DataLossError(fmt::format("block {}: index: {}", dir, s.message()));
   }
+  // A crash while replacing the tombstones left this; the old file stands.
+  std::error_code ec;
+  std::filesystem::remove(fmt::format("{}/{}.tmp", dir, kTombstonesFile), ec);
+  std::string tomb_path = fmt::format("{}/{}", dir, kTombstonesFile);
+  auto tombstones = std::make_shared<Tombstones>();
+  if (std::filesystem::exists(tomb_path, ec)) {
+    absl::StatusOr<std::string> text = ReadWholeFile(tomb_path);
+    if (!text.ok())
+      return absl::DataLossError(fmt::format("block {}: {}", dir, text.status().message()));
+    absl::StatusOr<Tombstones> t = DecodeTombstones(*text, b->num_series());
+    if (!t.ok()) return absl::DataLossError(fmt::format("block {}: {}", dir, t.status().message()));
+    *tombstones = *std::move(t);
+  }
+  {
+    absl::MutexLock lock(&b->tomb_mu_);
+    b->tombstones_ = std::move(tombstones);
+  }
   return b;
 }
 
@@ -472,12 +489,37 @@ absl::Status Block::ParseIndex(std::string_view in) {
   return absl::OkStatus();
 }
 
+std::shared_ptr<const Tombstones> Block::tombstones() const {
+  absl::MutexLock lock(&tomb_mu_);
+  return tombstones_;
+}
+
+absl::Status Block::AddTombstones(const Tombstones& add) const {
+  absl::MutexLock write_lock(&write_mu_);
+  auto next = std::make_shared<Tombstones>(*tombstones());
+  for (const auto& [id, ivs] : add) {
+    if (id >= num_series()) {
+      return absl::InvalidArgumentError(
+          fmt::format("block {}: tombstone for series id {} of {}", dir_, id, num_series()));
+    }
+    if (!ivs.empty()) (*next)[id].AddAll(ivs);
+  }
+  ESPY_RETURN_IF_ERROR(WriteTombstonesFile(dir_, *next));
+  absl::MutexLock lock(&tomb_mu_);
+  tombstones_ = std::move(next);
+  return absl::OkStatus();
+}
+
 absl::Status Block::Read(uint32_t id, int64_t mint, int64_t maxt,
                          std::vector<model::Sample>* out) const {
   std::vector<int64_t> ts;
   std::vector<double> vs;
+  const std::shared_ptr<const Tombstones> tombstones = this->tombstones();
+  auto t = tombstones->find(id);
+  const Intervals* deleted = t == tombstones->end() ? nullptr : &t->second;
   for (const ChunkRef& c : Chunks(id)) {
     if (c.maxt < mint || c.mint > maxt) continue;
+    if (deleted != nullptr && deleted->Covers(c.mint, c.maxt)) continue;
     ts.clear();
     vs.clear();
     absl::Status s = chunk::DecodeChunkRange(ChunkBytes(c), mint, maxt, &ts, &vs);
@@ -485,7 +527,10 @@ absl::Status Block::Read(uint32_t id, int64_t mint, int64_t maxt,
       return absl::DataLossError(
           fmt::format("block {}: chunk at offset {}: {}", dir_, c.offset, s.message()));
     }
-    for (size_t i = 0; i < ts.size(); ++i) out->push_back({ts[i], vs[i]});
+    for (size_t i = 0; i < ts.size(); ++i) {
+      if (deleted != nullptr && deleted->Contains(ts[i])) continue;
+      out->push_back({ts[i], vs[i]});
+    }
   }
   return absl::OkStatus();
 }

@@ -19,7 +19,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "model/labels.h"
+#include "storage/block/tombstones.h"
 
 namespace espy::storage::block {
 
@@ -96,14 +98,16 @@ class BlockWriter {
   bool finished_ = false;
 };
 
-// An open block: the index in memory, the chunks mapped. Immutable and
-// thread-safe; held by shared_ptr so that queries keep it (and its mapping)
-// alive while compaction or retention replaces it.
+// An open block: the index in memory, the chunks mapped. Thread-safe; its
+// data is immutable, only its tombstones grow (AddTombstones). Held by
+// shared_ptr so that queries keep it (and its mapping) alive while
+// compaction or retention replaces it.
 class Block {
  public:
   // Opens and verifies a block directory: meta checksum, the size and CRC of
   // both files, and the index structure. DataLoss naming the file and what
-  // is wrong on any mismatch (the caller quarantines the block).
+  // is wrong on any mismatch (the caller quarantines the block). A
+  // "tombstones" file, if present, is verified and loaded too.
   static absl::StatusOr<std::shared_ptr<Block>> Open(const std::string& dir);
   ~Block();
   Block(const Block&) = delete;
@@ -121,8 +125,18 @@ class Block {
   }
 
   // Appends the samples of series `id` with mint <= ts <= maxt, oldest
-  // first. DataLoss if a chunk does not decode.
+  // first, leaving out deleted ones (tombstones). DataLoss if a chunk does
+  // not decode.
   absl::Status Read(uint32_t id, int64_t mint, int64_t maxt, std::vector<model::Sample>* out) const;
+
+  // The deleted intervals per series id (a snapshot; never null).
+  std::shared_ptr<const Tombstones> tombstones() const;
+  bool has_tombstones() const { return !tombstones()->empty(); }
+  // Adds deleted intervals (merged with the present ones), durably: the
+  // tombstones file is rewritten and synced before they apply to reads
+  // (const: the samples stay immutable; this is the one mutable part).
+  // InvalidArgument for a series id out of range.
+  absl::Status AddTombstones(const Tombstones& add) const;
 
   // Series ids (ascending) having label name=value, from the label index.
   std::vector<uint32_t> Postings(std::string_view name, std::string_view value) const;
@@ -145,6 +159,10 @@ class Block {
     std::vector<uint32_t> ids;
   };
   std::vector<PostingsEntry> postings_;  // sorted by (name, value) symbol
+
+  mutable absl::Mutex write_mu_;  // one AddTombstones at a time
+  mutable absl::Mutex tomb_mu_;
+  mutable std::shared_ptr<const Tombstones> tombstones_ ABSL_GUARDED_BY(tomb_mu_);
 };
 
 }  // namespace espy::storage::block

@@ -162,6 +162,129 @@ TEST_F(BlockTest, OverlappingChunksOfOneSeriesAreRejected) {
   EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("overlaps"));
 }
 
+std::vector<int64_t> Times(const std::vector<model::Sample>& v) {
+  std::vector<int64_t> out;
+  for (const model::Sample& x : v) out.push_back(x.ts);
+  return out;
+}
+
+TEST_F(BlockTest, TombstonesHideDeletedSamplesAndSurviveReopen) {
+  std::string dir = WriteTwoSeries(1);
+  {
+    auto b = Block::Open(dir);
+    ASSERT_TRUE(b.ok()) << b.status();
+    EXPECT_FALSE((*b)->has_tombstones());
+    Tombstones t;
+    t[0].Add({10'000, 1'190'000});     // all of chunk 1 but its first sample
+    t[0].Add({1'210'000, 1'230'000});  // 3 samples of chunk 2
+    ASSERT_TRUE((*b)->AddTombstones(t).ok());
+    EXPECT_TRUE((*b)->has_tombstones());
+    std::vector<model::Sample> out;
+    ASSERT_TRUE((*b)->Read(0, INT64_MIN, INT64_MAX, &out).ok());
+    EXPECT_EQ(1u + 47u, out.size());
+    EXPECT_EQ(0, out[0].ts);
+    EXPECT_EQ(1'200'000, out[1].ts);
+    EXPECT_EQ(1'240'000, out[2].ts);
+    // The other series is untouched.
+    out.clear();
+    ASSERT_TRUE((*b)->Read(1, INT64_MIN, INT64_MAX, &out).ok());
+    EXPECT_EQ(10u, out.size());
+  }
+  EXPECT_TRUE(fs::exists(dir + "/tombstones"));
+  EXPECT_FALSE(fs::exists(dir + "/tombstones.tmp"));
+  auto b = Block::Open(dir);
+  ASSERT_TRUE(b.ok()) << b.status();
+  std::vector<model::Sample> out;
+  ASSERT_TRUE((*b)->Read(0, 0, 1'240'000, &out).ok());
+  EXPECT_THAT(Times(out), ::testing::ElementsAre(0, 1'200'000, 1'240'000));
+}
+
+TEST_F(BlockTest, TombstonesAddedTwiceMerge) {
+  auto b = Block::Open(WriteTwoSeries(1));
+  ASSERT_TRUE(b.ok());
+  Tombstones a, c;
+  a[1].Add({5'000, 20'000});
+  c[1].Add({20'001, 40'000});
+  c[0].Add({0, 0});
+  ASSERT_TRUE((*b)->AddTombstones(a).ok());
+  ASSERT_TRUE((*b)->AddTombstones(c).ok());
+  auto t = (*b)->tombstones();
+  ASSERT_EQ(2u, t->size());
+  EXPECT_EQ((std::vector<Interval>{{5'000, 40'000}}), t->at(1).items());
+  std::vector<model::Sample> out;
+  ASSERT_TRUE((*b)->Read(1, INT64_MIN, INT64_MAX, &out).ok());
+  EXPECT_THAT(Times(out), ::testing::ElementsAre(45'000, 55'000, 65'000, 75'000, 85'000, 95'000));
+  Tombstones bad;
+  bad[2].Add({0, 1});
+  EXPECT_EQ(absl::StatusCode::kInvalidArgument, (*b)->AddTombstones(bad).code());
+}
+
+TEST_F(BlockTest, CorruptTombstonesFileIsDataLossAtOpen) {
+  std::string dir = WriteTwoSeries(1);
+  {
+    auto b = Block::Open(dir);
+    ASSERT_TRUE(b.ok());
+    Tombstones t;
+    t[0].Add({0, 100});
+    ASSERT_TRUE((*b)->AddTombstones(t).ok());
+  }
+  FlipByte(dir + "/tombstones", 9);
+  auto b = Block::Open(dir);
+  ASSERT_EQ(absl::StatusCode::kDataLoss, b.status().code());
+  EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("tombstones"));
+}
+
+TEST_F(BlockTest, LeftoverTombstonesTmpIsIgnored) {
+  std::string dir = WriteTwoSeries(1);
+  std::ofstream(dir + "/tombstones.tmp") << "half written";
+  auto b = Block::Open(dir);
+  ASSERT_TRUE(b.ok()) << b.status();
+  EXPECT_FALSE((*b)->has_tombstones());
+  EXPECT_FALSE(fs::exists(dir + "/tombstones.tmp"));
+}
+
+TEST(TombstonesTest, EncodingRoundTripsAndRejectsDamage) {
+  Tombstones t;
+  t[0].Add({INT64_MIN, -1});
+  t[3].Add({5, 5});
+  t[3].Add({10, INT64_MAX});
+  std::string data = EncodeTombstones(t);
+  auto back = DecodeTombstones(data, 4);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(t, *back);
+  // Series ids must exist in the block.
+  EXPECT_EQ(absl::StatusCode::kDataLoss, DecodeTombstones(data, 3).status().code());
+  for (size_t n = 0; n < data.size(); ++n) {
+    EXPECT_EQ(absl::StatusCode::kDataLoss,
+              DecodeTombstones(std::string_view(data.data(), n), 4).status().code())
+        << "length " << n;
+  }
+  EXPECT_TRUE(DecodeTombstones(EncodeTombstones({}), 0).ok());
+}
+
+TEST(IntervalsTest, AddMergesOverlappingAndAdjacent) {
+  Intervals iv;
+  iv.Add({10, 20});
+  iv.Add({30, 40});
+  iv.Add({21, 25});  // touches [10, 20]
+  EXPECT_EQ((std::vector<Interval>{{10, 25}, {30, 40}}), iv.items());
+  iv.Add({0, 35});
+  EXPECT_EQ((std::vector<Interval>{{0, 40}}), iv.items());
+  iv.Add({50, 49});  // empty: ignored
+  iv.Add({INT64_MIN, INT64_MIN});
+  iv.Add({INT64_MAX, INT64_MAX});
+  EXPECT_EQ(3u, iv.items().size());
+  EXPECT_TRUE(iv.Contains(40));
+  EXPECT_FALSE(iv.Contains(41));
+  EXPECT_TRUE(iv.Covers(5, 40));
+  EXPECT_FALSE(iv.Covers(5, 41));
+  EXPECT_TRUE(iv.Overlaps(40, 100));
+  EXPECT_FALSE(iv.Overlaps(41, 100));
+  EXPECT_TRUE(iv.Contains(INT64_MAX));
+  EXPECT_EQ(Intervals({{30, 40}, {0, 10}, {11, 12}}).items(),
+            (std::vector<Interval>{{0, 12}, {30, 40}}));
+}
+
 TEST_F(BlockTest, DirNamesParse) {
   BlockMeta m;
   m.seq = 0x2a;

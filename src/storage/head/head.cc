@@ -40,6 +40,17 @@ void AppendRange(const std::vector<model::Sample>& v, int64_t mint, int64_t maxt
   for (; it != v.end() && it->ts <= maxt; ++it) out->push_back(*it);
 }
 
+// Removes the samples with mint <= ts <= maxt from a sorted vector.
+size_t EraseRange(std::vector<model::Sample>* v, int64_t mint, int64_t maxt) {
+  auto lo = std::lower_bound(v->begin(), v->end(), mint,
+                             [](const model::Sample& a, int64_t t) { return a.ts < t; });
+  auto hi = std::upper_bound(lo, v->end(), maxt,
+                             [](int64_t t, const model::Sample& a) { return t < a.ts; });
+  const auto n = static_cast<size_t>(hi - lo);
+  v->erase(lo, hi);
+  return n;
+}
+
 void UpdateMin(std::atomic<int64_t>& a, int64_t v) {
   int64_t cur = a.load(std::memory_order_relaxed);
   while (v < cur && !a.compare_exchange_weak(cur, v, std::memory_order_relaxed)) {
@@ -223,6 +234,80 @@ void Head::MergeOoo(MemSeries* s) {
   ooo.clear();
   ooo.shrink_to_fit();
   if (s->extra->empty()) s->extra.reset();
+}
+
+uint64_t Head::EraseFromChunks(std::vector<std::string>* chunks, chunk::ChunkAppender* app,
+                               int64_t mint, int64_t maxt) const {
+  const size_t n = chunks->size();
+  const bool has_app = app != nullptr && app->num_samples() > 0;
+  const size_t total = n + (has_app ? 1 : 0);
+  auto min_of = [&](size_t k) { return k < n ? ChunkMin((*chunks)[k]) : app->min_time(); };
+  auto max_of = [&](size_t k) { return k < n ? ChunkMax((*chunks)[k]) : app->max_time(); };
+  // The chunks overlapping [mint, maxt] form one run [i, j).
+  size_t i = 0;
+  while (i < total && max_of(i) < mint) ++i;
+  size_t j = i;
+  while (j < total && min_of(j) <= maxt) ++j;
+  if (i == j) return 0;
+  std::vector<model::Sample> kept;
+  for (size_t k = i; k < j; ++k) {
+    DecodeInto(k < n ? std::string_view((*chunks)[k]) : app->bytes(), INT64_MIN, INT64_MAX, &kept);
+  }
+  const size_t removed = EraseRange(&kept, mint, maxt);
+  if (removed == 0) return 0;
+  std::vector<std::string> fresh = EncodeChunks(kept);
+  if (has_app && j == total) {
+    // The newest re-encoded chunk stays open for appends.
+    if (fresh.empty()) {
+      *app = chunk::ChunkAppender();
+    } else {
+      absl::StatusOr<chunk::ChunkAppender> resumed = chunk::ChunkAppender::Resume(fresh.back());
+      ESPY_CHECK(resumed.ok()) << resumed.status().message();
+      *app = *std::move(resumed);
+      fresh.pop_back();
+    }
+  }
+  const auto at = static_cast<std::ptrdiff_t>(std::min(i, n));
+  chunks->erase(chunks->begin() + at,
+                chunks->begin() + static_cast<std::ptrdiff_t>(std::min(j, n)));
+  chunks->insert(chunks->begin() + at, std::make_move_iterator(fresh.begin()),
+                 std::make_move_iterator(fresh.end()));
+  return removed;
+}
+
+void Head::MarkDeletedLocked(MemSeries* s) {
+  if (s->had_deletion) return;
+  s->had_deletion = true;
+  num_deleted_series_.fetch_add(1, std::memory_order_relaxed);
+}
+
+uint64_t Head::Delete(model::SeriesRef ref, int64_t mint, int64_t maxt) {
+  MemSeries* s = Get(ref);
+  if (s == nullptr || mint > maxt) return 0;
+  uint64_t removed = 0;
+  {
+    absl::MutexLock lock(&StripeFor(ref));
+    MarkDeletedLocked(s);
+    // max_t stays: it orders later appends (a sample at or below it goes to
+    // the out-of-order buffer, which wins over chunk data on equal ts).
+    removed += EraseFromChunks(&s->chunks, &s->app, mint, maxt);
+    if (s->extra != nullptr) {
+      Extra& x = *s->extra;
+      removed += EraseRange(&x.ooo, mint, maxt);
+      removed += EraseRange(&x.frozen_ooo, mint, maxt);
+      removed += EraseFromChunks(&x.frozen, nullptr, mint, maxt);
+      if (x.empty()) s->extra.reset();
+    }
+  }
+  num_samples_.fetch_sub(std::min(removed, num_samples_.load()), std::memory_order_relaxed);
+  return removed;
+}
+
+bool Head::HadDeletion(model::SeriesRef ref) const {
+  MemSeries* s = Get(ref);
+  if (s == nullptr) return false;
+  absl::MutexLock lock(&StripeFor(ref));
+  return s->had_deletion;
 }
 
 index::Postings Head::Select(const std::vector<model::Matcher>& matchers) const {
@@ -436,6 +521,15 @@ void Head::ReplaceBlocks(const std::vector<std::shared_ptr<const block::Block>>&
     e->id_of_ref.reserve(b->num_series());
     for (uint32_t id = 0; id < b->num_series(); ++id) {
       e->id_of_ref.emplace(LookupOrCreate(b->Labels(id)), id);
+    }
+    std::shared_ptr<const block::Tombstones> tombstones = b->tombstones();
+    for (const auto& [id, intervals] : *tombstones) {
+      if (id >= b->num_series()) continue;
+      model::SeriesRef ref = Lookup(b->Labels(id));
+      MemSeries* s = Get(ref);
+      if (s == nullptr) continue;
+      absl::MutexLock lock(&StripeFor(ref));
+      MarkDeletedLocked(s);
     }
     fresh.push_back(std::move(e));
   }

@@ -90,6 +90,23 @@ class Head {
   std::vector<std::string> LabelNames() const;
   std::vector<std::string> LabelValues(std::string_view name) const;
 
+  // ---- Deleting (storage::Db) ----
+
+  // Drops the samples of `ref` with mint <= ts <= maxt from memory (chunks,
+  // out-of-order buffer and frozen data are rewritten, so memory shrinks);
+  // attached blocks are not touched (Db gives them tombstones). Samples
+  // appended later are kept, also inside [mint, maxt]. Returns the number of
+  // samples dropped. REQUIRES: called on the writer thread.
+  uint64_t Delete(model::SeriesRef ref, int64_t mint, int64_t maxt);
+  // Whether a deletion touched the series (Delete, or block tombstones seen
+  // by ReplaceBlocks) since this Head was made: it may have no samples left,
+  // so a listing of series must read it rather than trust the label index.
+  bool HadDeletion(model::SeriesRef ref) const;
+  // How many series HadDeletion; 0 means the label index is exact.
+  uint64_t num_series_with_deletions() const {
+    return num_deleted_series_.load(std::memory_order_relaxed);
+  }
+
   uint64_t num_series() const { return num_series_.load(std::memory_order_relaxed); }
   // Samples held in memory (an upper bound until out-of-order buffers merge).
   uint64_t num_samples() const { return num_samples_.load(std::memory_order_relaxed); }
@@ -126,7 +143,7 @@ class Head {
 
   // Attaches blocks and detaches the ones whose seq is in `remove`,
   // atomically for readers. Series of new blocks missing from the head are
-  // created.
+  // created; series with tombstones in them count as HadDeletion.
   void ReplaceBlocks(const std::vector<std::shared_ptr<const block::Block>>& add,
                      const std::vector<uint64_t>& remove);
   // The attached blocks, ascending seq.
@@ -148,8 +165,9 @@ class Head {
     const model::SeriesRef ref;
     const model::Labels labels;
     // The rest is guarded by the head's stripe lock for `ref`.
-    int64_t max_t = INT64_MIN;        // newest in-order timestamp (chunks + app)
-    uint32_t logged_gen = 0;          // writer thread only
+    int64_t max_t = INT64_MIN;  // newest in-order timestamp (chunks + app)
+    uint32_t logged_gen = 0;    // writer thread only
+    bool had_deletion = false;
     chunk::ChunkAppender app;         // the open chunk (maybe empty)
     std::vector<std::string> chunks;  // closed; sorted, disjoint, before app
     std::unique_ptr<Extra> extra;
@@ -183,6 +201,13 @@ class Head {
   void CloseApp(MemSeries* s);
   void AppendOoo(MemSeries* s, int64_t ts, double value);
   void MergeOoo(MemSeries* s);
+  // Removes samples in [mint, maxt] from sorted, disjoint chunks followed
+  // by the open chunk *app (null: none), re-encoding the chunks that held
+  // some. Returns how many were removed.
+  uint64_t EraseFromChunks(std::vector<std::string>* chunks, chunk::ChunkAppender* app,
+                           int64_t mint, int64_t maxt) const;
+  // REQUIRES: the series' stripe lock.
+  void MarkDeletedLocked(MemSeries* s);
   int64_t RangeOf(int64_t ts) const;
 
   const HeadOptions options_;
@@ -197,6 +222,7 @@ class Head {
   std::atomic<uint64_t> num_samples_{0};
   std::atomic<int64_t> max_t_{INT64_MIN};
   std::atomic<int64_t> min_t_{INT64_MAX};
+  std::atomic<uint64_t> num_deleted_series_{0};
 
   mutable absl::Mutex blocks_mu_;
   std::shared_ptr<const BlockSet> blocks_ ABSL_GUARDED_BY(blocks_mu_);

@@ -254,5 +254,159 @@ TEST(HeadTest, BlockSeriesAreRegisteredForSelectAndLabels) {
   std::filesystem::remove_all(dir);
 }
 
+std::map<int64_t, double> AsMap(const std::vector<model::Sample>& v) {
+  std::map<int64_t, double> m;
+  for (const model::Sample& s : v) m[s.ts] = s.value;
+  return m;
+}
+
+TEST(HeadTest, DeleteDropsTheRangeFromChunksOpenChunkAndOutOfOrderBuffer) {
+  Head h;
+  model::SeriesRef a = h.Create(L("cpu", "a"));
+  model::SeriesRef b = h.Create(L("cpu", "b"));
+  std::map<int64_t, double> want;
+  for (int i = 0; i < 300; ++i) {  // three chunks: two closed, one open
+    h.Append(a, i * 10, i);
+    h.Append(b, i * 10, i);
+    want[i * 10] = i;
+  }
+  h.Append(a, 5, -1);  // out of order: stays in the buffer
+  want[5] = -1;
+  EXPECT_FALSE(h.HadDeletion(a));
+  EXPECT_EQ(0u, h.num_series_with_deletions());
+
+  // [1000, 2500] spans the end of chunk 1, all of chunk 2 and part of the open one.
+  EXPECT_EQ(151u, h.Delete(a, 1000, 2500));
+  EXPECT_EQ(1u, h.Delete(a, 5, 5));
+  for (auto it = want.begin(); it != want.end();) {
+    it = (it->first == 5 || (it->first >= 1000 && it->first <= 2500)) ? want.erase(it) : ++it;
+  }
+  EXPECT_EQ(want, AsMap(ReadAll(h, a)));
+  EXPECT_EQ(300u, ReadAll(h, b).size());
+  EXPECT_TRUE(h.HadDeletion(a));
+  EXPECT_FALSE(h.HadDeletion(b));
+  EXPECT_EQ(1u, h.num_series_with_deletions());
+
+  // Appends go on after a delete: in order, out of order, into the deleted range.
+  h.Append(a, 3000, 3000);
+  h.Append(a, 1500, 1500);
+  want[3000] = 3000;
+  want[1500] = 1500;
+  EXPECT_EQ(want, AsMap(ReadAll(h, a)));
+  // Deleting nothing changes nothing.
+  EXPECT_EQ(0u, h.Delete(a, 100'000, 200'000));
+  EXPECT_EQ(want, AsMap(ReadAll(h, a)));
+}
+
+TEST(HeadTest, DeleteEverythingFreesTheChunksAndKeepsTheSeriesWritable) {
+  Head h;
+  model::SeriesRef a = h.Create(L("cpu", "a"));
+  for (int i = 0; i < 500; ++i) h.Append(a, i, i);
+  const uint64_t before = h.Memory().chunk_bytes;
+  EXPECT_EQ(500u, h.Delete(a, INT64_MIN, INT64_MAX));
+  EXPECT_TRUE(ReadAll(h, a).empty());
+  EXPECT_EQ(0u, h.Memory().chunks);
+  EXPECT_LT(h.Memory().chunk_bytes, before);
+  EXPECT_EQ(0u, h.num_samples());
+  h.Append(a, 10, 1);    // below the old newest sample: out of order
+  h.Append(a, 1000, 2);  // above it: a new open chunk
+  EXPECT_EQ((std::map<int64_t, double>{{10, 1}, {1000, 2}}), AsMap(ReadAll(h, a)));
+  h.Append(a, 10, 3);  // the later write still wins
+  EXPECT_EQ(3, AsMap(ReadAll(h, a))[10]);
+}
+
+TEST(HeadTest, DeleteReachesFrozenData) {
+  HeadOptions o;
+  o.block_range = 1000;
+  Head h(o);
+  model::SeriesRef a = h.Create(L("cpu", "a"));
+  for (int i = 0; i < 30; ++i) h.Append(a, i * 100, i);  // 0 .. 2900
+  h.Append(a, 150, 99);                                  // out of order
+  ASSERT_EQ(1u, h.Freeze(2000));
+  EXPECT_EQ(7u, h.Delete(a, 100, 600));  // 100, 150, 200 .. 600
+  std::vector<std::string> chunks;
+  ASSERT_TRUE(h.ForEachFrozen([&](model::SeriesRef, const model::Labels&,
+                                  const std::vector<std::string>& cs) {
+                 chunks = cs;
+                 return absl::OkStatus();
+               }).ok());
+  std::vector<int64_t> frozen_ts;
+  for (const std::string& c : chunks) {
+    std::vector<int64_t> ts;
+    std::vector<double> vs;
+    ASSERT_TRUE(chunk::DecodeChunkRange(c, INT64_MIN, INT64_MAX, &ts, &vs).ok());
+    frozen_ts.insert(frozen_ts.end(), ts.begin(), ts.end());
+  }
+  EXPECT_EQ(std::vector<int64_t>(
+                {0, 700, 800, 900, 1000, 1100, 1200, 1300, 1400, 1500, 1600, 1700, 1800, 1900}),
+            frozen_ts);
+  EXPECT_EQ(24u, ReadAll(h, a).size());
+}
+
+// Random appends (in order, out of order, overwrites) and deletes against a
+// std::map model.
+TEST(HeadTest, DeleteMatchesAModelUnderRandomWorkload) {
+  HeadOptions o;
+  o.block_range = 5000;
+  o.max_chunk_samples = 20;
+  o.ooo_merge_threshold = 8;
+  Head h(o);
+  model::SeriesRef a = h.Create(L("cpu", "a"));
+  std::map<int64_t, double> want;
+  uint64_t state = 42;
+  auto next = [&](uint64_t n) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % n;
+  };
+  int64_t t = 0;
+  for (int step = 0; step < 5000; ++step) {
+    uint64_t op = next(100);
+    if (op < 70) {
+      t += static_cast<int64_t>(next(50));
+      h.Append(a, t, step);
+      want[t] = step;
+    } else if (op < 95) {
+      int64_t ts = static_cast<int64_t>(next(static_cast<uint64_t>(t) + 1));
+      h.Append(a, ts, -step);
+      want[ts] = -step;
+    } else {
+      int64_t lo = static_cast<int64_t>(next(static_cast<uint64_t>(t) + 1));
+      int64_t hi = lo + static_cast<int64_t>(next(2000));
+      h.Delete(a, lo, hi);
+      want.erase(want.lower_bound(lo), want.upper_bound(hi));
+    }
+    if (step % 250 == 0) {
+      ASSERT_EQ(want, AsMap(ReadAll(h, a))) << "step " << step;
+    }
+  }
+  EXPECT_EQ(want, AsMap(ReadAll(h, a)));
+}
+
+TEST(HeadTest, BlockTombstonesMarkTheirSeriesAsDeleted) {
+  std::string dir = ::testing::TempDir() + "/head_test_tombstones";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  chunk::ChunkAppender app;
+  ASSERT_TRUE(app.Append(5, 1.5).ok());
+  auto w = block::BlockWriter::Create(dir, 3, 1);
+  ASSERT_TRUE(w.ok());
+  ASSERT_TRUE((*w)->AddSeries(L("disk", "y"), {std::string(app.bytes())}).ok());
+  ASSERT_TRUE((*w)->AddSeries(L("disk", "z"), {std::string(app.bytes())}).ok());
+  auto meta = (*w)->Finish();
+  ASSERT_TRUE(meta.ok());
+  auto blk = block::Block::Open(dir + "/" + meta->DirName());
+  ASSERT_TRUE(blk.ok());
+  block::Tombstones t;
+  t[1].Add({0, 10});
+  ASSERT_TRUE((*blk)->AddTombstones(t).ok());
+  Head h;
+  h.ReplaceBlocks({*blk}, {});
+  EXPECT_FALSE(h.HadDeletion(h.Lookup(L("disk", "y"))));
+  EXPECT_TRUE(h.HadDeletion(h.Lookup(L("disk", "z"))));
+  EXPECT_EQ(1u, h.num_series_with_deletions());
+  EXPECT_TRUE(ReadAll(h, h.Lookup(L("disk", "z"))).empty());
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace espy::storage::head

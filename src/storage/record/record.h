@@ -1,22 +1,31 @@
-// WAL record payloads: what the bytes of one committed batch mean. A batch
+// WAL record payloads: what the bytes of one WAL record mean. A batch
 // record carries the series first seen in that batch (ref + labels) and all
 // of its samples (ref, ts, value), so replaying a record is all or nothing.
+// A tombstones record carries one deletion (selector + time range), applied
+// on replay to the samples replayed before it.
 // Format: docs/format/wal.md ("Record payloads").
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "model/labels.h"
+#include "model/matcher.h"
 
 namespace espy::storage::record {
 
 enum class RecordType : uint8_t {
   kBatch = 1,
+  kTombstones = 2,
 };
+
+// The type byte of a payload; nullopt for an empty payload or an unknown type.
+std::optional<RecordType> TypeOf(std::string_view payload);
 
 struct RefSeries {
   model::SeriesRef ref;
@@ -37,5 +46,20 @@ void EncodeBatch(const std::vector<RefSeries>& series, const std::vector<RefSamp
 // and *samples. DataLoss naming the byte offset on malformed input.
 absl::Status DecodeBatch(std::string_view payload, std::vector<RefSeries>* series,
                          std::vector<RefSample>* samples);
+
+// One deletion: the samples of the series matching every matcher with
+// mint <= ts <= maxt.
+struct Tombstone {
+  std::vector<model::Matcher> matchers;
+  int64_t mint = 0;
+  int64_t maxt = 0;
+};
+
+// Appends one kTombstones payload to *out.
+void EncodeTombstone(const Tombstone& t, std::string* out);
+
+// Decodes a payload made by EncodeTombstone. DataLoss naming the byte
+// offset on malformed input (a regex that no longer compiles included).
+absl::StatusOr<Tombstone> DecodeTombstone(std::string_view payload);
 
 }  // namespace espy::storage::record

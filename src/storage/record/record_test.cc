@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "encoding/coding.h"
 #include "gtest/gtest.h"
 
 namespace espy::storage::record {
@@ -49,6 +50,68 @@ TEST(RecordTest, TrailingBytesAreDataLoss) {
   absl::Status s = DecodeBatch(buf, &series, &samples);
   EXPECT_EQ(absl::StatusCode::kDataLoss, s.code());
   EXPECT_NE(std::string::npos, s.message().find("trailing"));
+}
+
+Tombstone MakeTombstone() {
+  Tombstone t;
+  t.mint = -5;
+  t.maxt = int64_t{1} << 50;
+  t.matchers.push_back(*model::Matcher::Make(model::MatchType::kEqual, "__name__", "cpu"));
+  t.matchers.push_back(*model::Matcher::Make(model::MatchType::kRegexMatch, "host", "a|b"));
+  t.matchers.push_back(*model::Matcher::Make(model::MatchType::kNotEqual, "dc", ""));
+  t.matchers.push_back(*model::Matcher::Make(model::MatchType::kRegexNoMatch, "x", ".*y"));
+  return t;
+}
+
+TEST(RecordTest, TombstoneRoundTrips) {
+  std::string buf;
+  EncodeTombstone(MakeTombstone(), &buf);
+  EXPECT_EQ(RecordType::kTombstones, TypeOf(buf));
+  absl::StatusOr<Tombstone> got = DecodeTombstone(buf);
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(-5, got->mint);
+  EXPECT_EQ(int64_t{1} << 50, got->maxt);
+  ASSERT_EQ(4u, got->matchers.size());
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(MakeTombstone().matchers[i].ToString(), got->matchers[i].ToString());
+  }
+  EXPECT_TRUE(got->matchers[1].Matches("b"));
+  EXPECT_FALSE(got->matchers[1].Matches("c"));
+}
+
+TEST(RecordTest, TombstoneTruncationsAndBadBytesAreDataLoss) {
+  std::string buf;
+  EncodeTombstone(MakeTombstone(), &buf);
+  for (size_t n = 0; n < buf.size(); ++n) {
+    EXPECT_EQ(absl::StatusCode::kDataLoss,
+              DecodeTombstone(std::string_view(buf.data(), n)).status().code())
+        << "length " << n;
+  }
+  std::string trailing = buf + "x";
+  EXPECT_EQ(absl::StatusCode::kDataLoss, DecodeTombstone(trailing).status().code());
+  // A batch payload is not a tombstone, and an unknown type is neither.
+  std::string batch;
+  EncodeBatch({}, {{1, 5, 2.0}}, &batch);
+  EXPECT_FALSE(DecodeTombstone(batch).ok());
+  EXPECT_EQ(RecordType::kBatch, TypeOf(batch));
+  EXPECT_EQ(std::nullopt, TypeOf(std::string_view("\x09", 1)));
+  EXPECT_EQ(std::nullopt, TypeOf(""));
+}
+
+TEST(RecordTest, TombstoneWithBadRegexIsDataLossNamingIt) {
+  Tombstone t;
+  t.mint = 0;
+  t.maxt = 1;
+  std::string buf;
+  EncodeTombstone(t, &buf);
+  // Hand-craft a regex matcher whose pattern does not compile.
+  buf[buf.size() - 1] = 1;  // one matcher
+  buf.push_back(2);         // regex match
+  encoding::PutLengthPrefixed(&buf, "host");
+  encoding::PutLengthPrefixed(&buf, "(");
+  absl::StatusOr<Tombstone> got = DecodeTombstone(buf);
+  ASSERT_EQ(absl::StatusCode::kDataLoss, got.status().code());
+  EXPECT_NE(std::string::npos, got.status().message().find("matcher"));
 }
 
 }  // namespace
