@@ -240,15 +240,9 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
 // Settings from the YAML file, as strings, for the names not given already.
 absl::Status ReadYaml(const std::string& path,
                       std::vector<std::pair<std::string, std::string>>* out) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return absl::InvalidArgumentError(fmt::format("--config: cannot read file \"{}\"", path));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("config file {} line {}: {}", path, e.mark.line + 1, e.msg));
-  }
+  absl::StatusOr<YAML::Node> loaded = LoadYamlFile(path);
+  if (!loaded.ok()) return loaded.status();
+  const YAML::Node& root = *loaded;
   if (root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) {
     return absl::InvalidArgumentError(
@@ -276,6 +270,17 @@ absl::Status ReadYaml(const std::string& path,
 }
 
 }  // namespace
+
+absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& path) {
+  try {
+    return YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return absl::InvalidArgumentError(fmt::format("--config: cannot read file \"{}\"", path));
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(
+        fmt::format("config file {} line {}: {}", path, e.mark.line + 1, e.msg));
+  }
+}
 
 absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw) {
   std::vector<std::pair<std::string, std::string>> values;

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "spdlog/common.h"
 #include "storage/wal/wal.h"
+#include "yaml-cpp/yaml.h"
 
 namespace espy::config {
 
@@ -68,6 +69,10 @@ struct RawSettings {
 // Fills in settings missing from `raw` from the YAML file named by
 // raw.config_file (errors name the file, line and key), then validates all.
 absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw);
+
+// Parses the YAML file at `path`; errors name the file (and the line of a
+// syntax error).
+absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& path);
 
 // Durations as Prometheus writes them: 90d, 1h30m, 2w, 1y, 500ms.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text);

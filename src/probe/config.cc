@@ -206,6 +206,17 @@ absl::Status CheckTimes(const ItemReader& r, std::chrono::milliseconds interval,
   return absl::OkStatus();
 }
 
+// The `method` field, upper-cased; GET when absent.
+absl::StatusOr<std::string> Method(const ItemReader& r) {
+  ESPY_ASSIGN_OR_RETURN(std::string method, r.String("method", false));
+  if (method.empty()) return std::string("GET");
+  std::transform(method.begin(), method.end(), method.begin(), ::toupper);
+  if (!ValidName(method, false)) {
+    return r.Error(r.Get("method"), "method", "want an HTTP method such as GET or POST");
+  }
+  return method;
+}
+
 absl::StatusOr<std::vector<std::shared_ptr<const RE2>>> Regexes(const ItemReader& r,
                                                                 const char* key) {
   auto list = r.StringList(key);
@@ -250,14 +261,7 @@ absl::StatusOr<std::shared_ptr<const ProbeSpec>> ParseProbe(const ItemReader& in
     p->kind = ProbeSpec::Kind::kHttp;
     ESPY_ASSIGN_OR_RETURN(p->target, r.String("url", true));
     ESPY_RETURN_IF_ERROR(CheckUrl(r, "url", p->target));
-    ESPY_ASSIGN_OR_RETURN(std::string method, r.String("method", false));
-    if (!method.empty()) {
-      std::transform(method.begin(), method.end(), method.begin(), ::toupper);
-      if (!ValidName(method, false)) {
-        return r.Error(r.Get("method"), "method", "want an HTTP method such as GET or POST");
-      }
-      p->method = method;
-    }
+    ESPY_ASSIGN_OR_RETURN(p->method, Method(r));
     ESPY_ASSIGN_OR_RETURN(p->headers, r.Map("headers"));
     ESPY_ASSIGN_OR_RETURN(p->body, r.String("body", false));
     YAML::Node codes = r.Get("valid_status_codes");
@@ -360,14 +364,7 @@ absl::StatusOr<std::shared_ptr<const CollectorSpec>> ParseCollector(const ItemRe
   if (!url.ok()) return r.Error(r.Get("url"), "url", std::string(url.status().message()));
   c->url = std::move(*url);
   ESPY_RETURN_IF_ERROR(CheckUrl(r, "url", c->url));
-  ESPY_ASSIGN_OR_RETURN(std::string method, r.String("method", false));
-  if (!method.empty()) {
-    std::transform(method.begin(), method.end(), method.begin(), ::toupper);
-    if (!ValidName(method, false)) {
-      return r.Error(r.Get("method"), "method", "want an HTTP method such as GET or POST");
-    }
-    c->method = method;
-  }
+  ESPY_ASSIGN_OR_RETURN(c->method, Method(r));
   ESPY_ASSIGN_OR_RETURN(Headers headers, r.Map("headers"));
   for (auto& [name, value] : headers) {
     auto v = Substitute(value, getenv);
@@ -474,15 +471,7 @@ absl::StatusOr<MonitoringConfig> ParseMonitoring(const YAML::Node& root, const s
 }
 
 absl::StatusOr<MonitoringConfig> LoadMonitoring(const std::string& path, const Getenv& getenv) {
-  YAML::Node root;
-  try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    return absl::InvalidArgumentError(fmt::format("cannot read config file \"{}\"", path));
-  } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(
-        fmt::format("config file {} line {}: {}", path, e.mark.line + 1, e.msg));
-  }
+  ESPY_ASSIGN_OR_RETURN(YAML::Node root, config::LoadYamlFile(path));
   return ParseMonitoring(root, path, getenv);
 }
 
