@@ -671,6 +671,20 @@ class Loop {
       *job.once_result = r;
       return;
     }
+    // The status first: whoever sees the stored samples sees it too.
+    {
+      absl::MutexLock lock(&mu_);
+      ++checks_[{"probe", r.success ? "success" : "failure"}];
+      if (auto it = status_.find(p.name); it != status_.end()) {
+        TargetStatus& s = it->second;
+        s.last_check_ms = r.end_ms;
+        s.up = r.success;
+        s.duration_seconds = r.duration_seconds;
+        s.http_status = r.http_status;
+        s.cert_expiry_seconds = r.cert_expiry_seconds;
+        s.error = r.success ? "" : r.message;
+      }
+    }
     model::SampleBatch batch;
     AppendProbeSamples(p, r, &batch);
     Store(job, std::move(batch), r.start_ms);
@@ -685,17 +699,6 @@ class Loop {
       }
     }
     job.last_state = std::move(state);
-    absl::MutexLock lock(&mu_);
-    ++checks_[{"probe", r.success ? "success" : "failure"}];
-    auto it = status_.find(p.name);
-    if (it == status_.end()) return;
-    TargetStatus& s = it->second;
-    s.last_check_ms = r.end_ms;
-    s.up = r.success;
-    s.duration_seconds = r.duration_seconds;
-    s.http_status = r.http_status;
-    s.cert_expiry_seconds = r.cert_expiry_seconds;
-    s.error = r.success ? "" : r.message;
   }
 
   void FinishCollector(Job& job, const Transfer& t, CURLcode code) {
@@ -790,6 +793,11 @@ class Loop {
     batch.Add(batch.AddSeries(labels("collector_success", {})), t.start_ms, reason.empty());
     batch.Add(batch.AddSeries(labels("collector_duration_seconds", {})), t.start_ms, duration);
     if (!reason.empty()) ++job.errors[reason];
+    {
+      absl::MutexLock lock(&mu_);
+      ++checks_[{"collector", reason.empty() ? "success" : "failure"}];
+      if (!reason.empty()) ++collector_errors_[{c.name, reason}];
+    }
     for (const auto& [r, n] : job.errors) {
       batch.Add(batch.AddSeries(labels("collector_errors_total", {{"reason", r}})), t.start_ms,
                 static_cast<double>(n));
@@ -805,9 +813,6 @@ class Loop {
       }
     }
     job.last_state = std::move(state);
-    absl::MutexLock lock(&mu_);
-    ++checks_[{"collector", reason.empty() ? "success" : "failure"}];
-    if (!reason.empty()) ++collector_errors_[{c.name, reason}];
   }
 
   // Sends the batch, with staleness markers for the job's series that this
