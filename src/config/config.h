@@ -48,6 +48,8 @@ struct ServeConfig {
   // Serve /api/v1/admin/tsdb/* (deleting series). Off by default, as
   // Prometheus: Espy has no auth, so anyone reaching the listener could delete.
   bool enable_admin_api = false;
+
+  bool operator==(const ServeConfig&) const = default;
 };
 
 // One setting as the user can give it. Names are the long flag without

@@ -74,8 +74,12 @@ absl::StatusOr<probe::MonitoringConfig> LoadChecks(const config::RawSettings& ra
 // nothing. Thread-safe.
 class Reloader {
  public:
-  Reloader(config::RawSettings raw, probe::Scheduler* scheduler, base::Logger log)
-      : raw_(std::move(raw)), scheduler_(scheduler), log_(std::move(log)) {}
+  Reloader(config::RawSettings raw, config::ServeConfig running, probe::Scheduler* scheduler,
+           base::Logger log)
+      : raw_(std::move(raw)),
+        running_(std::move(running)),
+        scheduler_(scheduler),
+        log_(std::move(log)) {}
 
   absl::StatusOr<std::string> Reload() {
     absl::MutexLock lock(&mu_);
@@ -83,6 +87,12 @@ class Reloader {
       return absl::FailedPreconditionError("no config file to reload (start with --config FILE)");
     }
     auto checks = LoadChecks(raw_);
+    if (auto settings = config::Resolve(raw_);
+        checks.ok() && settings.ok() && !(*settings == running_)) {
+      log_->warn(
+          "msg=\"server settings in the file changed; they take effect at restart (a reload "
+          "applies probes and collectors only)\"");
+    }
     if (!checks.ok()) {
       log_->error("msg=\"reload failed; keeping the running configuration\" err=\"{}\"",
                   checks.status().message());
@@ -98,6 +108,7 @@ class Reloader {
  private:
   absl::Mutex mu_;
   const config::RawSettings raw_;
+  const config::ServeConfig running_;
   probe::Scheduler* scheduler_;
   base::Logger log_;
 };
@@ -166,7 +177,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   log->info("msg=\"checks loaded\" probes={} collectors={}", checks->probes.size(),
             checks->collectors.size());
   scheduler.Apply(std::move(*checks));
-  Reloader reloader(raw, &scheduler, log);
+  Reloader reloader(raw, cfg, &scheduler, log);
   metrics.AddCollector([&scheduler] { return scheduler.RenderMetrics(); });
   // The Uptime page's data (/v1/probes) and the public status page's
   // (/status/probes).

@@ -356,6 +356,15 @@ probes:
         s.signal(signal.SIGHUP)
         self.assertEqual(self.value(s, 'probe_success{probe="third"}'), 1)
         self.assertIn("msg=reloaded", s.log_text())
+        self.assertNotIn("take effect at restart", s.log_text())
+
+        # A server setting changed in the file is reported, not applied.
+        with open(path, "a") as f:
+            f.write("retention: 30d\n")
+        status, _, body = s.request("POST", "/-/reload")
+        self.assertEqual(status, 200, body)
+        self.assertIn("server settings in the file changed; they take effect at restart",
+                      s.log_text())
 
 
 class CommandLineTest(ProbeTestCase):
