@@ -35,33 +35,33 @@ absl::StatusOr<Cursor> DecodeCursor(const std::string& text) {
 
 namespace {
 
-// One matching series' position in the merge: a small buffer of upcoming
-// samples, refilled from the head by timestamp (not index), so concurrent
-// out-of-order inserts cannot make it skip or repeat a point.
+// One matching series' position in the merge: a snapshot of its upcoming
+// samples, taken from the head by timestamp (not index), so concurrent
+// out-of-order inserts cannot make it skip or repeat a point. The snapshot
+// decodes lazily, so positioning a series whose points do not make it into
+// the page costs one short decode, and each chunk a page reads is decoded
+// once.
 struct SeriesCursor {
-  model::SeriesRef ref;
-  const model::Labels* labels;
-  std::vector<model::Sample> buf;
-  size_t pos = 0;
-  int64_t next_from;  // the first timestamp not yet buffered
-  bool exhausted = false;
+  model::SeriesRef ref = 0;
+  const model::Labels* labels = nullptr;
+  storage::head::SeriesSnapshot snap;
+  int64_t from = 0;  // where the first snapshot starts
+  bool loaded = false;
 
-  const model::Sample& Current() const { return buf[pos]; }
+  const model::Sample& Current() const { return snap.At(); }
 
-  // Makes Current() valid if any sample remains; false when none does.
-  bool Fill(const storage::head::Head& head, int64_t maxt, size_t want) {
-    if (pos < buf.size()) return true;
-    if (exhausted) return false;
-    buf.clear();
-    pos = 0;
-    if (head.Read(ref, next_from, maxt, want, &buf) < want) exhausted = true;
-    if (buf.empty()) return false;
-    if (buf.back().ts == INT64_MAX) {
-      exhausted = true;
-    } else {
-      next_from = buf.back().ts + 1;
+  // Moves to the next sample (the first on the first call); false when none
+  // is left in [from, maxt].
+  bool Advance(const storage::head::Head& head, int64_t maxt, size_t want) {
+    while (true) {
+      if (loaded) {
+        if (snap.Next()) return true;
+        if (snap.covered_maxt() >= maxt) return false;
+      }
+      const int64_t start = loaded ? snap.covered_maxt() + 1 : from;
+      head.Snapshot(ref, start, maxt, want, &snap);
+      loaded = true;
     }
-    return true;
   }
 };
 
@@ -84,7 +84,10 @@ Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
       if (ref <= request.after->ref && after_ts == INT64_MAX) continue;
       from = std::max(from, min_ts);
     }
-    cursors.push_back({ref, &head.SeriesLabels(ref), {}, 0, from, false});
+    SeriesCursor& c = cursors.emplace_back();
+    c.ref = ref;
+    c.labels = &head.SeriesLabels(ref);
+    c.from = from;
   }
 
   auto later = [&cursors](size_t a, size_t b) {
@@ -93,12 +96,12 @@ Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
     return x.ts != y.ts ? x.ts > y.ts : cursors[a].ref > cursors[b].ref;
   };
   std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
-  // Head::Read decodes a series' chunk whatever it returns, so a series is
-  // read in batches: one short first read per series would be decoded again
-  // on its first refill (that was half of a 600-point page's CPU).
+  // How many samples a snapshot copies (encoded) at least before it may
+  // stop: copying is cheap next to decoding, which is lazy, and fewer
+  // snapshots per series mean fewer lock round trips.
   const size_t refill = std::min<size_t>(request.limit, 256);
   for (size_t i = 0; i < cursors.size(); ++i) {
-    if (cursors[i].Fill(head, request.maxt, refill)) heap.push(i);
+    if (cursors[i].Advance(head, request.maxt, refill)) heap.push(i);
   }
   page.points.reserve(std::min<size_t>(request.limit, 65536));
   while (!heap.empty()) {
@@ -111,8 +114,7 @@ Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
     }
     heap.pop();
     page.points.push_back({c.labels, c.ref, c.Current()});
-    ++c.pos;
-    if (c.Fill(head, request.maxt, refill)) heap.push(i);
+    if (c.Advance(head, request.maxt, refill)) heap.push(i);
   }
   return page;
 }

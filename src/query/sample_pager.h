@@ -46,7 +46,9 @@ struct Page {
   std::optional<Cursor> next;  // set when more points follow
 };
 
-// Cost: O(S log n) to position S matching series, then O(limit log S).
+// Cost: one snapshot per matching series (S) to position it, decoding only
+// up to its first point, then O(limit log S); each chunk a page reads is
+// decoded once, so a page deep in a series costs about what the first does.
 Page ReadPage(const storage::head::Head& head, const PageRequest& request);
 
 }  // namespace espy::query

@@ -1,6 +1,7 @@
 #include "storage/head/head.h"
 
 #include <algorithm>
+#include <span>
 
 #include "base/check.h"
 #include "base/status_macros.h"
@@ -49,6 +50,37 @@ size_t EraseRange(std::vector<model::Sample>* v, int64_t mint, int64_t maxt) {
   const auto n = static_cast<size_t>(hi - lo);
   v->erase(lo, hi);
   return n;
+}
+
+// The time span and sample count of one chunk, from its header.
+struct ChunkSpan {
+  int64_t mint;
+  int64_t maxt;
+  uint64_t count;
+};
+
+ChunkSpan SpanOf(std::string_view c) {
+  return {ChunkMin(c), ChunkMax(c), encoding::DecodeFixed32(c.data() + 2)};
+}
+
+// How far a snapshot of [mint, maxt] needs to reach into n sorted, disjoint
+// chunks (span_of(k) for k < n) to hold at least `want` of their samples:
+// the end of the chunk where the count of chunks lying wholly at or after
+// mint reaches `want`, or maxt when the chunks run out first. The result is
+// >= mint (when mint <= maxt) and <= maxt.
+template <typename SpanFn>
+int64_t CoverOf(size_t n, const SpanFn& span_of, int64_t mint, int64_t maxt, uint64_t want) {
+  uint64_t got = 0;
+  int64_t last = maxt;
+  for (size_t k = 0; k < n; ++k) {
+    const ChunkSpan c = span_of(k);
+    if (c.maxt < mint) continue;
+    if (c.mint > maxt) break;
+    if (got >= want) return last;  // earlier chunks hold enough; this one starts after last
+    if (c.mint >= mint) got += c.count;
+    last = c.maxt;
+  }
+  return maxt;
 }
 
 void UpdateMin(std::atomic<int64_t>& a, int64_t v) {
@@ -374,6 +406,179 @@ size_t Head::Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
   size_t n = std::min(max, merged.size());
   out->insert(out->end(), merged.begin(), merged.begin() + static_cast<std::ptrdiff_t>(n));
   return n;
+}
+
+void Head::Snapshot(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t min_samples,
+                    SeriesSnapshot* snap) const {
+  snap->Reset(mint);
+  snap->cover_ = maxt;
+  MemSeries* s = Get(ref);
+  if (s == nullptr || mint > maxt) return;
+  const uint64_t want = std::max<uint64_t>(min_samples, 1);
+  // As in Read: blocks by seq, frozen chunks, their out-of-order samples
+  // (all decoded into older_), then the chunks (copied encoded) and the
+  // out-of-order buffer.
+  std::vector<model::Sample> part, frozen;
+  struct BlockPart {
+    const block::Block* block;
+    uint32_t id;
+  };
+  std::vector<BlockPart> block_parts;
+  while (true) {
+    snap->Reset(mint);
+    block_parts.clear();
+    frozen.clear();
+    const uint64_t version = blocks_version_.load();
+    std::shared_ptr<const BlockSet> blocks;
+    {
+      absl::ReaderMutexLock lock(&blocks_mu_);
+      blocks = blocks_;
+    }
+    int64_t cover = maxt;
+    for (const auto& e : blocks->blocks) {
+      const block::BlockMeta& m = e->block->meta();
+      if (m.maxt < mint || m.mint > maxt) continue;
+      auto it = e->id_of_ref.find(ref);
+      if (it == e->id_of_ref.end()) continue;
+      std::span<const block::ChunkRef> chunks = e->block->Chunks(it->second);
+      cover = std::min(cover, CoverOf(
+                                  chunks.size(),
+                                  [&](size_t k) {
+                                    std::string_view c = e->block->ChunkBytes(chunks[k]);
+                                    uint64_t count = c.size() >= chunk::kChunkHeaderSize
+                                                         ? encoding::DecodeFixed32(c.data() + 2)
+                                                         : 0;
+                                    return ChunkSpan{chunks[k].mint, chunks[k].maxt, count};
+                                  },
+                                  mint, maxt, want));
+      block_parts.push_back({e->block.get(), it->second});
+    }
+    {
+      absl::MutexLock lock(&StripeFor(ref));
+      const Extra* x = s->extra.get();
+      if (x != nullptr && !x->frozen.empty()) {
+        cover =
+            std::min(cover, CoverOf(
+                                x->frozen.size(), [&](size_t k) { return SpanOf(x->frozen[k]); },
+                                mint, maxt, want));
+      }
+      const size_t n = s->chunks.size();
+      const bool has_app = s->app.num_samples() > 0;
+      auto chunk_at = [&](size_t k) {
+        return k < n ? std::string_view(s->chunks[k]) : s->app.bytes();
+      };
+      cover = std::min(
+          cover, CoverOf(
+                     n + (has_app ? 1 : 0),
+                     [&](size_t k) {
+                       if (k < n) return SpanOf(s->chunks[k]);
+                       return ChunkSpan{s->app.min_time(), s->app.max_time(), s->app.num_samples()};
+                     },
+                     mint, maxt, want));
+      if (x != nullptr) {
+        for (const std::string& c : x->frozen) DecodeInto(c, mint, cover, &frozen);
+        if (!x->frozen_ooo.empty()) {
+          part.clear();
+          AppendRange(x->frozen_ooo, mint, cover, &part);
+          frozen = model::MergeNewerWins(frozen, part);
+        }
+      }
+      for (size_t k = 0; k < n + (has_app ? 1 : 0); ++k) {
+        std::string_view c = chunk_at(k);
+        if (ChunkMax(c) < mint) continue;
+        if (ChunkMin(c) > cover) break;
+        snap->bytes_.insert(snap->bytes_.end(), c.begin(), c.end());
+        snap->ends_.push_back(static_cast<uint32_t>(snap->bytes_.size()));
+      }
+      if (x != nullptr) AppendRange(x->ooo, mint, cover, &snap->ooo_);
+    }
+    // Blocks are immutable (tombstones only grow), so they are read outside
+    // the series' lock.
+    for (const BlockPart& b : block_parts) {
+      part.clear();
+      // As in Read, a chunk that fails to decode skips the block.
+      if (!b.block->Read(b.id, mint, cover, &part).ok()) continue;
+      snap->older_ = model::MergeNewerWins(snap->older_, part);
+    }
+    if (!frozen.empty()) snap->older_ = model::MergeNewerWins(snap->older_, frozen);
+    if (blocks_version_.load() == version) {
+      snap->cover_ = cover;
+      return;
+    }
+  }
+}
+
+void SeriesSnapshot::Reset(int64_t mint) {
+  mint_ = mint;
+  cover_ = mint;
+  older_.clear();
+  older_pos_ = 0;
+  bytes_.clear();
+  ends_.clear();
+  next_chunk_ = 0;
+  it_.reset();
+  chunk_valid_ = false;
+  ooo_.clear();
+  ooo_pos_ = 0;
+  started_ = false;
+  done_ = false;
+}
+
+bool SeriesSnapshot::AdvanceChunks() {
+  bool found = it_.has_value() && it_->Next();
+  while (!found) {
+    if (it_.has_value()) {
+      ESPY_CHECK(it_->status().ok()) << "head chunk does not decode: " << it_->status().message();
+    }
+    if (next_chunk_ == ends_.size()) return false;
+    const size_t begin = next_chunk_ == 0 ? 0 : ends_[next_chunk_ - 1];
+    it_.emplace(std::string_view(bytes_.data() + begin, ends_[next_chunk_] - begin));
+    ++next_chunk_;
+    found = it_->Seek(mint_);
+  }
+  const chunk::Sample x = it_->At();
+  chunk_cur_ = {x.t, x.v};
+  return x.t <= cover_;
+}
+
+bool SeriesSnapshot::Next() {
+  if (done_) return false;
+  if (!started_) {
+    started_ = true;
+    chunk_valid_ = AdvanceChunks();
+  } else {
+    const int64_t t = cur_.ts;
+    if (older_pos_ < older_.size() && older_[older_pos_].ts == t) ++older_pos_;
+    if (chunk_valid_ && chunk_cur_.ts == t) chunk_valid_ = AdvanceChunks();
+    if (ooo_pos_ < ooo_.size() && ooo_[ooo_pos_].ts == t) ++ooo_pos_;
+  }
+  const bool has_older = older_pos_ < older_.size();
+  const bool has_ooo = ooo_pos_ < ooo_.size();
+  if (!has_older && !has_ooo) {
+    // The common case: chunks only.
+    if (!chunk_valid_) {
+      done_ = true;
+      return false;
+    }
+    cur_ = chunk_cur_;
+    return true;
+  }
+  int64_t t = INT64_MAX;
+  if (has_older) t = older_[older_pos_].ts;
+  if (chunk_valid_) t = std::min(t, chunk_cur_.ts);
+  if (has_ooo) t = std::min(t, ooo_[ooo_pos_].ts);
+  if (t > cover_) {
+    done_ = true;
+    return false;
+  }
+  if (has_ooo && ooo_[ooo_pos_].ts == t) {
+    cur_ = ooo_[ooo_pos_];
+  } else if (chunk_valid_ && chunk_cur_.ts == t) {
+    cur_ = chunk_cur_;
+  } else {
+    cur_ = older_[older_pos_];
+  }
+  return true;
 }
 
 std::vector<std::string> Head::LabelNames() const {

@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,62 @@ struct HeadOptions {
 struct BlockEntry {
   std::shared_ptr<const block::Block> block;
   absl::flat_hash_map<model::SeriesRef, uint32_t> id_of_ref;
+};
+
+// A consistent copy of one series' samples over [mint, covered_maxt()],
+// taken by Head::Snapshot under the series' lock: the head's chunks are
+// copied still encoded and decoded sample by sample as Next() reaches them,
+// so a reader that stops early decodes little beyond what it returns (and
+// each chunk at most once). Attached blocks and frozen chunks are decoded
+// when the snapshot is taken. Later writes, deletes and merges in the head
+// do not change it. Thread-compatible; movable (a move keeps the position);
+// independent of the Head once taken.
+class SeriesSnapshot {
+ public:
+  SeriesSnapshot() = default;
+  SeriesSnapshot(SeriesSnapshot&&) = default;
+  SeriesSnapshot& operator=(SeriesSnapshot&&) = default;
+  SeriesSnapshot(const SeriesSnapshot&) = delete;
+  SeriesSnapshot& operator=(const SeriesSnapshot&) = delete;
+
+  // Moves to the next sample (the first one on the first call), oldest
+  // first; false when none is left.
+  bool Next();
+  // The current sample. REQUIRES: the last Next() returned true.
+  const model::Sample& At() const { return cur_; }
+  // The snapshot holds every sample of the series with mint <= ts <=
+  // covered_maxt() (later writes winning on equal timestamps, deleted ones
+  // left out); to go on, take another from covered_maxt() + 1 unless
+  // covered_maxt() is the maxt asked for.
+  int64_t covered_maxt() const { return cover_; }
+
+ private:
+  friend class Head;
+  // Empties the snapshot for a range starting at mint.
+  void Reset(int64_t mint);
+  // Moves the chunk source to its next sample within [mint_, cover_];
+  // false when it has none left.
+  bool AdvanceChunks();
+
+  int64_t mint_ = 0;
+  int64_t cover_ = 0;
+  // Three sources, newer ones winning on equal timestamps: decoded block and
+  // frozen data, the head's encoded chunks, and its out-of-order buffer.
+  std::vector<model::Sample> older_;
+  size_t older_pos_ = 0;
+  // Chunk k is bytes_[ends_[k - 1], ends_[k]). A vector, not a string: a
+  // move must keep the buffer the iterator points into.
+  std::vector<char> bytes_;
+  std::vector<uint32_t> ends_;
+  size_t next_chunk_ = 0;  // the chunk AdvanceChunks opens next
+  std::optional<chunk::ChunkIterator> it_;
+  bool chunk_valid_ = false;
+  model::Sample chunk_cur_{};
+  std::vector<model::Sample> ooo_;
+  size_t ooo_pos_ = 0;
+  model::Sample cur_{};
+  bool started_ = false;
+  bool done_ = false;
 };
 
 // Thread-safe. Series are created and samples appended by one writer at a
@@ -86,6 +143,14 @@ class Head {
   // (a consistent snapshot). Returns how many were appended.
   size_t Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
               std::vector<model::Sample>* out) const;
+  // Replaces *snap with a snapshot of `ref` from mint: the samples Read would
+  // return for [mint, maxt], decoded lazily. To bound the copy, it may end
+  // at covered_maxt() < maxt, but only past at least `min_samples` samples
+  // of one of its sources (fewer where some were deleted), never before
+  // mint; a paging reader resumes from covered_maxt() + 1. An unknown ref or
+  // mint > maxt gives an empty snapshot covering [mint, maxt].
+  void Snapshot(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t min_samples,
+                SeriesSnapshot* snap) const;
 
   std::vector<std::string> LabelNames() const;
   std::vector<std::string> LabelValues(std::string_view name) const;

@@ -408,5 +408,215 @@ TEST(HeadTest, BlockTombstonesMarkTheirSeriesAsDeleted) {
   std::filesystem::remove_all(dir);
 }
 
+// Reads [mint, maxt] as a pager does: snapshots of at least `want` samples,
+// each resumed after the last one's covered_maxt().
+std::vector<model::Sample> ReadBySnapshots(const Head& h, model::SeriesRef ref, int64_t mint,
+                                           int64_t maxt, size_t want, int* snapshots = nullptr) {
+  std::vector<model::Sample> out;
+  SeriesSnapshot snap;
+  int64_t from = mint;
+  int n = 0;
+  while (true) {
+    h.Snapshot(ref, from, maxt, want, &snap);
+    ++n;
+    EXPECT_GE(snap.covered_maxt(), from);
+    EXPECT_LE(snap.covered_maxt(), maxt);
+    while (snap.Next()) {
+      EXPECT_GE(snap.At().ts, from);
+      EXPECT_LE(snap.At().ts, snap.covered_maxt());
+      out.push_back(snap.At());
+    }
+    if (snap.covered_maxt() >= maxt) break;
+    from = snap.covered_maxt() + 1;
+  }
+  if (snapshots != nullptr) *snapshots = n;
+  return out;
+}
+
+TEST(HeadSnapshotTest, StopsPastWantedSamplesAndResumesWithoutGapsOrRepeats) {
+  Head h;  // chunks of 120 samples
+  model::SeriesRef r = h.Create(L("cpu", "a"));
+  for (int i = 0; i < 1000; ++i) h.Append(r, i * 10, i);
+  SeriesSnapshot snap;
+  // From the middle of chunk 0 ([0, 1190]): it does not count, chunk 1 does.
+  h.Snapshot(r, 505, INT64_MAX, 100, &snap);
+  EXPECT_EQ(2390, snap.covered_maxt());
+  ASSERT_TRUE(snap.Next());
+  EXPECT_EQ(510, snap.At().ts);
+  EXPECT_EQ(51, snap.At().value);
+  int got = 1;
+  while (snap.Next()) ++got;
+  EXPECT_EQ(189, got);  // 510 .. 2390
+  EXPECT_FALSE(snap.Next());
+
+  // Everything there is: covers up to maxt.
+  h.Snapshot(r, 9000, INT64_MAX, 500, &snap);
+  EXPECT_EQ(INT64_MAX, snap.covered_maxt());
+  h.Snapshot(r, 0, 5000, SIZE_MAX, &snap);
+  EXPECT_EQ(5000, snap.covered_maxt());
+
+  int snapshots = 0;
+  std::vector<model::Sample> all = ReadBySnapshots(h, r, 3, 9994, 1, &snapshots);
+  std::vector<model::Sample> want;
+  h.Read(r, 3, 9994, SIZE_MAX, &want);
+  EXPECT_EQ(AsMap(want), AsMap(all));
+  EXPECT_EQ(want.size(), all.size());
+  EXPECT_EQ(8, snapshots);  // one per chunk after the first
+}
+
+TEST(HeadSnapshotTest, EmptyForUnknownSeriesAndEmptyRange) {
+  Head h;
+  model::SeriesRef r = h.Create(L("cpu", "a"));
+  h.Append(r, 10, 1);
+  SeriesSnapshot snap;
+  h.Snapshot(99, 0, 100, 10, &snap);
+  EXPECT_FALSE(snap.Next());
+  EXPECT_EQ(100, snap.covered_maxt());
+  h.Snapshot(r, 50, 40, 10, &snap);
+  EXPECT_FALSE(snap.Next());
+  h.Snapshot(r, 11, INT64_MAX, 10, &snap);
+  EXPECT_FALSE(snap.Next());
+  EXPECT_EQ(INT64_MAX, snap.covered_maxt());
+  h.Snapshot(r, INT64_MIN, INT64_MAX, 0, &snap);  // 0 wanted still reads
+  ASSERT_TRUE(snap.Next());
+  EXPECT_EQ(10, snap.At().ts);
+}
+
+TEST(HeadSnapshotTest, LaterWritesMergesAndDeletesDoNotChangeATakenSnapshot) {
+  HeadOptions o;
+  o.max_chunk_samples = 20;
+  o.ooo_merge_threshold = 4;
+  Head h(o);
+  model::SeriesRef r = h.Create(L("cpu", "a"));
+  for (int i = 0; i < 100; ++i) h.Append(r, i * 10, i);
+  h.Append(r, 55, -1);  // out of order, in the buffer
+  h.Append(r, 60, -2);  // overwrite, in the buffer
+  std::vector<model::Sample> before;
+  h.Read(r, INT64_MIN, INT64_MAX, SIZE_MAX, &before);
+  SeriesSnapshot snap;
+  h.Snapshot(r, INT64_MIN, INT64_MAX, SIZE_MAX, &snap);
+  ASSERT_TRUE(snap.Next());  // start decoding before the head changes
+  std::vector<model::Sample> got{snap.At()};
+
+  for (int i = 0; i < 10; ++i) h.Append(r, i * 10 + 5, 1000 + i);  // merges the buffer
+  for (int i = 100; i < 200; ++i) h.Append(r, i * 10, i);          // reallocates the open chunk
+  h.Delete(r, 0, 500);
+  SeriesSnapshot moved = std::move(snap);  // a move keeps the position
+  while (moved.Next()) got.push_back(moved.At());
+  EXPECT_EQ(AsMap(before), AsMap(got));
+  ASSERT_EQ(before.size(), got.size());
+  EXPECT_EQ(-1, AsMap(got)[55]);
+  EXPECT_EQ(-2, AsMap(got)[60]);
+}
+
+// Random appends, overwrites, deletes, freezes and frozen data persisted
+// as blocks: paging by snapshots of any size reads what Read reads.
+TEST(HeadSnapshotTest, MatchesReadUnderRandomWorkloadWithBlocksAndFrozenData) {
+  HeadOptions o;
+  o.block_range = 2000;
+  o.max_chunk_samples = 16;
+  o.ooo_merge_threshold = 6;
+  Head h(o);
+  model::SeriesRef a = h.Create(L("cpu", "a"));
+  std::string dir = ::testing::TempDir() + "/head_test_snapshot";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  uint64_t state = 7;
+  auto next = [&](uint64_t n) {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return (state >> 33) % n;
+  };
+  auto check = [&](int step) {
+    std::vector<model::Sample> want;
+    h.Read(a, INT64_MIN, INT64_MAX, SIZE_MAX, &want);
+    for (size_t size : {1, 7, 50, 1000}) {
+      std::vector<model::Sample> got = ReadBySnapshots(h, a, INT64_MIN, INT64_MAX, size);
+      ASSERT_EQ(want.size(), got.size()) << "step " << step << " size " << size;
+      for (size_t i = 0; i < want.size(); ++i) {
+        ASSERT_EQ(want[i].ts, got[i].ts) << "step " << step << " size " << size;
+        ASSERT_EQ(want[i].value, got[i].value) << "step " << step << " ts " << want[i].ts;
+      }
+    }
+    if (want.size() > 2) {
+      const int64_t lo = want[want.size() / 3].ts + 1, hi = want[2 * want.size() / 3].ts;
+      std::vector<model::Sample> part;
+      h.Read(a, lo, hi, SIZE_MAX, &part);
+      EXPECT_EQ(AsMap(part), AsMap(ReadBySnapshots(h, a, lo, hi, 5))) << "step " << step;
+    }
+  };
+  int64_t t = 0;
+  uint64_t seq = 0;
+  for (int step = 0; step < 3000; ++step) {
+    uint64_t op = next(1000);
+    if (op < 700) {
+      t += static_cast<int64_t>(next(40));
+      h.Append(a, t, step);
+    } else if (op < 950) {
+      h.Append(a, static_cast<int64_t>(next(static_cast<uint64_t>(t) + 1)), -step);
+    } else if (op < 990) {
+      int64_t lo = static_cast<int64_t>(next(static_cast<uint64_t>(t) + 1));
+      h.Delete(a, lo, lo + static_cast<int64_t>(next(500)));
+    } else {
+      // Cut a block below the newest range, checking reads at each stage.
+      const int64_t cut = (t / o.block_range) * o.block_range;
+      if (h.Freeze(cut) == 0) continue;
+      check(step);
+      std::vector<std::string> chunks;
+      ASSERT_TRUE(h.ForEachFrozen([&](model::SeriesRef, const model::Labels&,
+                                      const std::vector<std::string>& cs) {
+                     chunks = cs;
+                     return absl::OkStatus();
+                   }).ok());
+      auto w = block::BlockWriter::Create(dir, ++seq, 1);
+      ASSERT_TRUE(w.ok());
+      ASSERT_TRUE((*w)->AddSeries(h.SeriesLabels(a),
+                                  std::vector<std::string_view>(chunks.begin(), chunks.end()))
+                      .ok());
+      auto meta = (*w)->Finish();
+      ASSERT_TRUE(meta.ok()) << meta.status();
+      auto blk = block::Block::Open(dir + "/" + meta->DirName());
+      ASSERT_TRUE(blk.ok()) << blk.status();
+      if (next(2) == 0) {  // a deleted range in the block, as Db::Delete adds
+        block::Tombstones ts;
+        const int64_t lo = (*blk)->meta().mint + static_cast<int64_t>(next(1000));
+        ts[0].Add({lo, lo + static_cast<int64_t>(next(300))});
+        ASSERT_TRUE((*blk)->AddTombstones(ts).ok());
+      }
+      h.ReplaceBlocks({*blk}, {});
+      check(step);
+      h.ClearFrozen();
+    }
+    if (step % 100 == 0) check(step);
+  }
+  check(3000);
+  ASSERT_GT(h.Blocks().size(), 1u);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(HeadSnapshotTest, ConcurrentWritersNeverTearASnapshot) {
+  HeadOptions o;
+  o.max_chunk_samples = 30;
+  o.ooo_merge_threshold = 5;
+  Head h(o);
+  model::SeriesRef r = h.Create(L("cpu", "a"));
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    SeriesSnapshot snap;
+    while (!done.load()) {
+      h.Snapshot(r, INT64_MIN, INT64_MAX, 40, &snap);
+      int64_t prev = INT64_MIN;
+      while (snap.Next()) {
+        ASSERT_LT(prev, snap.At().ts);
+        ASSERT_LE(snap.At().ts, snap.covered_maxt());
+        prev = snap.At().ts;
+      }
+    }
+  });
+  for (int i = 0; i < 20000; ++i) h.Append(r, (i * 7919) % 20000, i);
+  done = true;
+  reader.join();
+  EXPECT_EQ(20000u, ReadBySnapshots(h, r, INT64_MIN, INT64_MAX, 100).size());
+}
+
 }  // namespace
 }  // namespace espy::storage::head
