@@ -355,7 +355,8 @@ probes:
             f.write(f"probes:\n  - name: third\n    url: {t.url('/ok')}\n    interval: 1s\n")
         s.signal(signal.SIGHUP)
         self.assertEqual(self.value(s, 'probe_success{probe="third"}'), 1)
-        self.assertIn("msg=reloaded", s.log_text())
+        # The log is read by a thread: wait for the line rather than assume it is in.
+        wait_until(lambda: s.log_text().count("msg=reloaded") >= 2, "the SIGHUP reload's log line")
         self.assertNotIn("take effect at restart", s.log_text())
 
         # A server setting changed in the file is reported, not applied.
@@ -363,8 +364,8 @@ probes:
             f.write("retention: 30d\n")
         status, _, body = s.request("POST", "/-/reload")
         self.assertEqual(status, 200, body)
-        self.assertIn("server settings in the file changed; they take effect at restart",
-                      s.log_text())
+        wait_until(lambda: "server settings in the file changed; they take effect at restart"
+                   in s.log_text(), "the restart warning")
 
 
 class CommandLineTest(ProbeTestCase):
