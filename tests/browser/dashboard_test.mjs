@@ -6,31 +6,12 @@
 // Env: ESPY_BIN (the binary), ESPY_WEB_DIR (web/, for node_modules),
 // ESPY_TEST_OUTPUT, CHROMIUM (default /usr/bin/chromium).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-
-const require = createRequire(join(process.env.ESPY_WEB_DIR ?? 'web', 'package.json'));
-const { chromium } = require('playwright-core');
-
-const BIN = process.env.ESPY_BIN ?? 'build/espy';
-const OUT = process.env.ESPY_TEST_OUTPUT ?? join(tmpdir(), 'espy-browser');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-mkdirSync(OUT, { recursive: true });
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { BIN, OUT, freePort, launchBrowser, newPage as openPage } from './harness.mjs';
 
 let server;
 let base;
@@ -62,14 +43,7 @@ before(async () => {
     if (i > 400) throw new Error('espy did not start');
     await new Promise((r) => setTimeout(r, 50));
   }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-    // launch() gives every run a fresh temporary profile (user-data-dir).
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -81,14 +55,7 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 860 }, ...options });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  return { page, context, errors };
-}
+const newPage = (options = {}) => openPage(browser, options);
 
 test('live page shows posted points on the chart and in the table', async () => {
   const { page, context, errors } = await newPage();

@@ -14,34 +14,15 @@
 //
 // Env: ESPY_BIN, ESPY_WEB_DIR, ESPY_TEST_OUTPUT, CHROMIUM (see dashboard_test.mjs).
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
-import { createRequire } from 'node:module';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-
-const require = createRequire(join(process.env.ESPY_WEB_DIR ?? 'web', 'package.json'));
-const { chromium } = require('playwright-core');
-
-const BIN = process.env.ESPY_BIN ?? 'build/espy';
-const OUT = process.env.ESPY_TEST_OUTPUT ?? join(tmpdir(), 'espy-browser');
-const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
-mkdirSync(OUT, { recursive: true });
+import { BIN, OUT, freePort, launchBrowser, newPage as openPage } from './harness.mjs';
 
 const DAY_S = 86400;
-
-function freePort() {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +33,6 @@ let serverLog = '';
 let base;
 let dataDir;
 let browser;
-// Why the end-to-end test cannot run on this binary ('' when it can).
 
 // Starts espy; resolves true once /healthz answers, false if it exits first.
 async function startEspy(args) {
@@ -118,13 +98,7 @@ before(async () => {
   const res = await fetch(`${base}/v1/probes`);
   assert.equal(res.status, 200, 'GET /v1/probes');
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    ],
-  });
+  browser = await launchBrowser();
 });
 
 after(async () => {
@@ -137,14 +111,7 @@ after(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-async function newPage(options = {}) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, ...options });
-  const page = await context.newPage();
-  const errors = [];
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  return { page, context, errors };
-}
+const newPage = (options = {}) => openPage(browser, options, { width: 1280, height: 900 });
 
 // ---- Fixtures for the page tests (the shape GET /v1/probes answers). ----
 
