@@ -41,6 +41,19 @@ _LISTENING = re.compile(r"msg=listening address=(\S+):(\d+)")
 _live = set()  # processes not yet reaped, killed at exit as a last resort
 
 
+def wait_until(what, fn, timeout=30.0, interval=0.05):
+    """Polls fn() until it returns a truthy value (returned) or `timeout` seconds pass
+    (AssertionError naming `what` and the last value): waiting on a condition, never on a clock."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+
+
 def espy_bin():
     """The espy binary under test."""
     path = os.environ.get("ESPY_BIN") or os.path.join(REPO_ROOT, "build", "espy")

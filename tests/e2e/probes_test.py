@@ -11,6 +11,7 @@ import unittest
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import espy_server  # noqa: E402
 from espy_server import EspyTestCase  # noqa: E402
 from probe_targets import ProbeTargets  # noqa: E402
 
@@ -19,14 +20,7 @@ WAIT = 30  # seconds for a condition to come true
 
 def wait_until(fn, what, timeout=WAIT):
     """Polls fn() until it returns something truthy; fails with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}; last value {last!r}")
+    return espy_server.wait_until(what, fn, timeout)
 
 
 class ProbeTestCase(EspyTestCase):

@@ -18,10 +18,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from espy_server import wait_until as _wait_until  # noqa: E402
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT = 30.0
@@ -91,14 +95,7 @@ class LogReader:
 def wait_until(what, fn, timeout=DEADLINE):
     """Polls fn() until it returns a truthy value (returned) or `timeout` passes (AssertionError
     naming `what` and the last value)."""
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(POLL_INTERVAL)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
+    return _wait_until(what, fn, timeout, POLL_INTERVAL)
 
 
 class Espy:
