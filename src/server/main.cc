@@ -84,6 +84,7 @@ class Reloader {
   absl::StatusOr<std::string> Reload() {
     absl::MutexLock lock(&mu_);
     if (raw_.config_file.empty()) {
+      log_->warn("msg=\"nothing to reload: started without --config\"");
       return absl::FailedPreconditionError("no config file to reload (start with --config FILE)");
     }
     auto checks = LoadChecks(raw_);

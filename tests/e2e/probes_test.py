@@ -362,6 +362,18 @@ probes:
                    in s.log_text(), "the restart warning")
 
 
+    def test_reload_without_a_config_file_is_refused_and_the_server_keeps_running(self):
+        s = self.server()
+        status, _, body = s.request("POST", "/-/reload")
+        self.assertEqual(status, 422)
+        self.assertEqual(json.loads(body)["error"],
+                         "no config file to reload (start with --config FILE)")
+        s.signal(signal.SIGHUP)
+        wait_until(lambda: "nothing to reload: started without --config" in s.log_text(),
+                   "the SIGHUP log line")
+        self.assertEqual(s.request("GET", "/healthz")[0], 200)
+
+
 class CommandLineTest(ProbeTestCase):
     def test_serve_refuses_a_bad_probe_section(self):
         path = self.write_config("probes:\n  - name: a\n    url: http://x/\n    timeout: 1y\n")
