@@ -20,14 +20,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from espy_server import StderrReader as LogReader  # noqa: E402
+from espy_server import espy_bin  # noqa: E402
 from espy_server import wait_until as _wait_until  # noqa: E402
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START_TIMEOUT = 30.0
 DEADLINE = 60.0  # seconds for data sent by a real client to become visible
 POLL_INTERVAL = 0.05
@@ -36,60 +36,12 @@ _HTTP_LISTENING = re.compile(r"msg=listening address=(\S+):(\d+)")
 _GRAPHITE_LISTENING = re.compile(r'msg="graphite listening" address=(\S+):(\d+)')
 
 
-def espy_bin():
-    path = os.environ.get("ESPY_BIN") or os.path.join(REPO_ROOT, "build", "espy")
-    if not os.access(path, os.X_OK):
-        raise RuntimeError(f"espy binary {path!r} not found or not executable; set ESPY_BIN")
-    return path
-
-
 def free_port():
     """A TCP port free at the time of the call (for clients that cannot be given port 0)."""
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-class LogReader:
-    """Reads a child's stderr on a thread; wait_for() blocks on a condition until a line matches
-    or the stream ends. Thread-safe."""
-
-    def __init__(self, stream):
-        self.lines = []
-        self.eof = False
-        self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, args=(stream,), daemon=True)
-        self._thread.start()
-
-    def _run(self, stream):
-        for raw in iter(stream.readline, b""):
-            with self._cond:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-                self._cond.notify_all()
-        with self._cond:
-            self.eof = True
-            self._cond.notify_all()
-
-    def wait_for(self, pattern, timeout):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.lines:
-                    m = pattern.search(line)
-                    if m:
-                        return m
-                remaining = deadline - time.monotonic()
-                if self.eof or remaining <= 0:
-                    return None
-                self._cond.wait(remaining)
-
-    def join(self, timeout=10):
-        self._thread.join(timeout)
-
-    def text(self):
-        with self._cond:
-            return "\n".join(self.lines)
 
 
 def wait_until(what, fn, timeout=DEADLINE):
