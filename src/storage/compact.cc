@@ -66,6 +66,20 @@ std::vector<std::vector<size_t>> PlanCompactions(const std::vector<block::BlockM
   return plan;
 }
 
+absl::Status EncodeChunks(std::span<const model::Sample> samples, uint32_t max_chunk_samples,
+                          std::vector<std::string>* out) {
+  chunk::ChunkAppender app;
+  for (const model::Sample& x : samples) {
+    if (app.num_samples() >= max_chunk_samples) {
+      out->emplace_back(app.bytes());
+      app = chunk::ChunkAppender();
+    }
+    ESPY_RETURN_IF_ERROR(app.Append(x.ts, x.value));
+  }
+  if (app.num_samples() > 0) out->emplace_back(app.bytes());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<block::BlockMeta> CompactBlocks(
     const std::string& parent, const std::vector<std::shared_ptr<const block::Block>>& sources,
     uint64_t seq, uint32_t max_chunk_samples) {
@@ -80,6 +94,9 @@ absl::StatusOr<block::BlockMeta> CompactBlocks(
   }
   ESPY_ASSIGN_OR_RETURN(std::unique_ptr<block::BlockWriter> w,
                         block::BlockWriter::Create(parent, seq, level));
+  uint64_t wal_segment = 0;
+  for (const auto& src : sources) wal_segment = std::max(wal_segment, src->meta().wal_segment);
+  w->SetWalSegment(wal_segment);
   std::vector<model::Sample> merged, part;
   std::vector<std::string> chunks;
   std::vector<std::string_view> views;
@@ -94,15 +111,7 @@ absl::StatusOr<block::BlockMeta> CompactBlocks(
       merged = model::MergeNewerWins(merged, part);
     }
     chunks.clear();
-    chunk::ChunkAppender app;
-    for (const model::Sample& x : merged) {
-      if (app.num_samples() >= max_chunk_samples) {
-        chunks.emplace_back(app.bytes());
-        app = chunk::ChunkAppender();
-      }
-      ESPY_RETURN_IF_ERROR(app.Append(x.ts, x.value));
-    }
-    if (app.num_samples() > 0) chunks.emplace_back(app.bytes());
+    ESPY_RETURN_IF_ERROR(EncodeChunks(merged, max_chunk_samples, &chunks));
     views.assign(chunks.begin(), chunks.end());
     ESPY_RETURN_IF_ERROR(w->AddSeries(labels, views));
   }

@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -31,6 +32,11 @@ namespace espy::storage {
 // writes). REQUIRES: max_range > 0.
 std::vector<std::vector<size_t>> PlanCompactions(const std::vector<block::BlockMeta>& metas,
                                                  int64_t max_range, int64_t complete_before);
+
+// Appends `samples` (ascending, unique ts) to *out encoded as chunks of up
+// to `max_chunk_samples` samples each.
+absl::Status EncodeChunks(std::span<const model::Sample> samples, uint32_t max_chunk_samples,
+                          std::vector<std::string>* out);
 
 // Merges `sources` (ascending seq: on equal timestamps the higher seq wins)
 // into one block "<parent>/<DirName>" with the given seq and level one above

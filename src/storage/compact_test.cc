@@ -152,8 +152,10 @@ TEST_F(CompactBlocksTest, CorruptSourceChunkFailsWithDataLossAndLeavesNoBlock) {
   ASSERT_FALSE(meta.ok());
   EXPECT_EQ(absl::StatusCode::kDataLoss, meta.status().code()) << meta.status();
   EXPECT_THAT(std::string(meta.status().message()), ::testing::HasSubstr("host=\"a\""));
-  EXPECT_FALSE(fs::exists(dir_ + "/" + block::BlockMeta{.seq = 3}.DirName()));
-  EXPECT_FALSE(fs::exists(dir_ + "/" + block::BlockMeta{.seq = 3}.DirName() + ".tmp"));
+  block::BlockMeta third;
+  third.seq = 3;
+  EXPECT_FALSE(fs::exists(dir_ + "/" + third.DirName()));
+  EXPECT_FALSE(fs::exists(dir_ + "/" + third.DirName() + ".tmp"));
 }
 
 }  // namespace

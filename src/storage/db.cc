@@ -32,7 +32,12 @@ head::HeadOptions HeadOptionsFor(const DbOptions& o) {
 
 }  // namespace
 
-Db::Db(DbOptions options) : options_(std::move(options)), head_(HeadOptionsFor(options_)) {}
+Db::Db(DbOptions options) : options_(std::move(options)), head_(HeadOptionsFor(options_)) {
+  auto state = std::make_shared<TierState>();
+  state->levels.resize(options_.tiers.size());
+  absl::MutexLock lock(&tier_mu_);
+  tier_state_ = std::move(state);
+}
 
 Db::~Db() { Close(); }
 
@@ -45,6 +50,23 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
   }
   if (options.block_range <= 0) {
     return absl::InvalidArgumentError(fmt::format("block_range {}: want > 0", options.block_range));
+  }
+  for (size_t i = 0; i < options.tiers.size(); ++i) {
+    const tier::TierSpec& t = options.tiers[i];
+    const std::string name = fmt::format("tier {} ({}ms:{}ms)", i + 1, t.resolution_ms, t.after_ms);
+    if (t.resolution_ms <= 0 || t.after_ms <= 0) {
+      return absl::InvalidArgumentError(fmt::format("{}: want a resolution and age > 0", name));
+    }
+    if (i > 0 && (t.resolution_ms <= options.tiers[i - 1].resolution_ms ||
+                  t.after_ms <= options.tiers[i - 1].after_ms)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: want a coarser resolution and a greater age than the tier before", name));
+    }
+    if (options.retention_ms > 0 && t.after_ms >= options.retention_ms) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: its age is not below the retention ({}ms), so it would never hold data",
+                      name, options.retention_ms));
+    }
   }
   std::unique_ptr<Db> db(new Db(std::move(options)));
   ESPY_RETURN_IF_ERROR(db->Replay());
@@ -369,7 +391,7 @@ absl::Status Db::OpenBlocks() {
     max_seq = std::max(max_seq, block::ParseDirName(name));
     absl::StatusOr<std::shared_ptr<block::Block>> b = block::Block::Open(BlocksDir() + "/" + name);
     if (!b.ok()) {
-      Quarantine(name, b.status());
+      Quarantine(BlocksDir(), name, b.status());
       continue;
     }
     blocks.push_back(*std::move(b));
@@ -379,32 +401,32 @@ absl::Status Db::OpenBlocks() {
   next_seq_ = max_seq + 1;
   options_.logger->info("msg=\"opened blocks\" blocks={} series={}", blocks.size(),
                         head_.num_series());
-  return absl::OkStatus();
+  return OpenTiers();
 }
 
-void Db::Quarantine(const std::string& name, const absl::Status& why) {
+void Db::Quarantine(const std::string& parent, const std::string& name, const absl::Status& why) {
   namespace fs = std::filesystem;
   std::error_code ec;
   std::string qdir = options_.dir + "/quarantine";
   fs::create_directories(qdir, ec);
   std::string target = qdir + "/" + name;
   for (int i = 1; fs::exists(target, ec); ++i) target = fmt::format("{}/{}.{}", qdir, name, i);
-  fs::rename(BlocksDir() + "/" + name, target, ec);
+  fs::rename(parent + "/" + name, target, ec);
   blocks_quarantined_.fetch_add(1, std::memory_order_relaxed);
   options_.logger->error("msg=\"corrupt block quarantined\" block={} moved_to={} err=\"{}\"{}",
                          name, target, why.message(),
                          ec ? " rename_failed=\"" + ec.message() + "\"" : "");
 }
 
-void Db::RemoveBlockDir(const std::string& name) {
+void Db::RemoveDir(const std::string& parent, const std::string& name) {
   namespace fs = std::filesystem;
   std::error_code ec;
   // Renamed first so that a crash half-way through the delete leaves a
   // ".del" dir that the next Open removes, never a half block it would read.
-  std::string from = BlocksDir() + "/" + name, to = from + ".del";
+  std::string from = parent + "/" + name, to = from + ".del";
   fs::rename(from, to, ec);
   if (!ec) {
-    if (absl::Status s = block::SyncDir(BlocksDir()); !s.ok()) {
+    if (absl::Status s = block::SyncDir(parent); !s.ok()) {
       options_.logger->warn("msg=\"sync blocks dir\" err=\"{}\"", s.message());
     }
     CrashPoint("block_delete_after_rename");
@@ -425,6 +447,7 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
       // only data that is frozen now, persisted already, or at/after cut_t.
       frozen = head_.Freeze(cut_t);
       rotate = RotateWal();
+      frozen_wal_segment_ = wal_->current_segment();
       if (!rotate.ok()) {
         absl::MutexLock lock(&mu_);
         broken_ = absl::UnavailableError(fmt::format("WAL rotation failed: {}", rotate.message()));
@@ -456,6 +479,7 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
             auto& w = writers[range];
             if (w == nullptr) {
               ESPY_ASSIGN_OR_RETURN(w, block::BlockWriter::Create(BlocksDir(), seq++, 1));
+              w->SetWalSegment(frozen_wal_segment_);
             }
             ESPY_RETURN_IF_ERROR(w->AddSeries(labels, cs));
           }
@@ -627,6 +651,7 @@ absl::Status Db::Delete(const std::vector<model::Matcher>& matchers, int64_t min
     block_series += add.size();
     ++blocks_touched;
   }
+  ESPY_RETURN_IF_ERROR(DeleteFromTiers(refs, mint, maxt));
   // Then the head, on the commit thread between rounds: batches committed
   // before the WAL record lose their samples, later ones keep theirs, and
   // replay sees the record at the same place.
@@ -710,7 +735,9 @@ absl::Status Db::Maintain() {
     if (frozen_pending_ || head_.min_time() < cut_t) ESPY_RETURN_IF_ERROR(CutBlocks(cut_t));
   }
   ESPY_RETURN_IF_ERROR(ApplyRetention());
-  return Compact(cut_t);
+  ESPY_RETURN_IF_ERROR(Compact(cut_t));
+  ESPY_RETURN_IF_ERROR(Downsample());
+  return ExpireTiers();
 }
 
 absl::Status Db::FlushHead() {
@@ -786,6 +813,16 @@ DbStats Db::stats() const {
   s.blocks_compacted = blocks_compacted_.load(std::memory_order_relaxed);
   s.series_limit_rejections = limit_rejections_.load(std::memory_order_relaxed);
   s.deletes = deletes_.load(std::memory_order_relaxed);
+  for (const auto& level : Tiers()->levels) {
+    for (const auto& t : level) {
+      const block::BlockMeta& bm = t->block->meta();
+      ++s.tier_blocks;
+      s.tier_bytes += bm.chunks_bytes + bm.index_bytes;
+      s.tier_samples += bm.num_samples;
+    }
+  }
+  s.blocks_downsampled = blocks_downsampled_.load(std::memory_order_relaxed);
+  s.tier_blocks_expired = tier_blocks_expired_.load(std::memory_order_relaxed);
   return s;
 }
 

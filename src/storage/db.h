@@ -10,6 +10,7 @@
 // compaction or CleanTombstones rewrites them.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -27,6 +29,8 @@
 #include "model/matcher.h"
 #include "model/sample_batch.h"
 #include "storage/head/head.h"
+#include "storage/index/postings.h"
+#include "storage/tier/rollup.h"
 #include "storage/wal/wal.h"
 
 namespace espy::storage {
@@ -60,6 +64,11 @@ struct DbOptions {
   int64_t max_block_range = 0;
   // Samples per chunk in blocks made by compaction (head chunks hold 120).
   uint32_t compacted_chunk_samples = 1000;
+  // Downsampling tiers, ascending in both resolution and age (see
+  // tier/rollup.h); empty keeps raw samples until the retention. Raw blocks
+  // older than the first tier's age are turned into every tier's buckets
+  // and deleted; a tier's buckets are deleted once the next tier takes over.
+  std::vector<tier::TierSpec> tiers;
 };
 
 struct DbStats {
@@ -89,6 +98,12 @@ struct DbStats {
   uint64_t series_limit_rejections = 0;  // batches refused by a series limit
   uint64_t deletes = 0;                  // since start: Delete calls done
   uint64_t blocks_with_tombstones = 0;   // attached blocks with deleted ranges
+  // Downsampled tiers.
+  uint64_t tier_blocks = 0;
+  uint64_t tier_bytes = 0;
+  uint64_t tier_samples = 0;         // stored aggregates (five per bucket)
+  uint64_t blocks_downsampled = 0;   // since start: raw blocks turned into tiers
+  uint64_t tier_blocks_expired = 0;  // since start: tier blocks a coarser tier took over
 };
 
 // Called once per committed batch, on the commit thread, after the batch is
@@ -146,6 +161,22 @@ class Db {
   // the old one is deleted, and both together read the same.
   absl::Status CleanTombstones();
 
+  // ---- Downsampled tiers (DbOptions::tiers) ----
+
+  const std::vector<tier::TierSpec>& tiers() const { return options_.tiers; }
+  // The tier (1-based; 0 for raw samples) a read from mint with this step
+  // should use: raw while every sample since mint is still raw; otherwise
+  // the coarsest tier whose resolution is at most both step_ms and
+  // max_resolution_ms, but never one that no longer holds data at mint.
+  int TierFor(int64_t mint, int64_t step_ms, int64_t max_resolution_ms) const;
+  // Appends to *out the buckets of series `ref` at tier `level` (>= 1) whose
+  // timestamps (their last samples') lie in [mint, maxt]: the tier's stored buckets merged with
+  // the raw samples not yet downsampled, aggregated on the fly. A
+  // consistent snapshot: a concurrent downsampling neither doubles nor
+  // drops a sample.
+  absl::Status ReadBuckets(model::SeriesRef ref, int level, int64_t mint, int64_t maxt,
+                           std::vector<tier::Bucket>* out) const;
+
   // Stops taking commits, finishes the queued ones, syncs the WAL, and joins
   // the commit thread. Idempotent.
   void Close();
@@ -167,7 +198,8 @@ class Db {
   explicit Db(DbOptions options);
   absl::Status Replay();
   absl::Status OpenBlocks();
-  void Quarantine(const std::string& name, const absl::Status& why);
+  // Moves a corrupt block dir from `parent` to "quarantine/".
+  void Quarantine(const std::string& parent, const std::string& name, const absl::Status& why);
   void CommitLoop();
   void MaintenanceLoop(std::stop_token stop);
   // Writes one round of batches; sets each batch's status (a batch refused
@@ -199,8 +231,42 @@ class Db {
   // Applies a WAL tombstones record during replay.
   void ReplayTombstone(std::string_view payload);
   int64_t MaxBlockRange() const;
-  void RemoveBlockDir(const std::string& name);
+  void RemoveBlockDir(const std::string& name) { RemoveDir(BlocksDir(), name); }
+  void RemoveDir(const std::string& parent, const std::string& name);
   std::string BlocksDir() const { return options_.dir + "/blocks"; }
+
+  // Tiers (db_tiers.cc). A downsampled block, with the five series ids
+  // (one per tier::Rollup) of each head ref it holds.
+  struct TierBlock {
+    std::shared_ptr<const block::Block> block;
+    absl::flat_hash_map<model::SeriesRef, std::array<uint32_t, tier::kNumRollups>> ids;
+  };
+  struct TierState {
+    std::vector<std::vector<std::shared_ptr<const TierBlock>>> levels;  // per tier, by seq
+    // Raw samples before this were downsampled (up to backfill not yet
+    // cut and downsampled); INT64_MIN when none were.
+    int64_t raw_from = INT64_MIN;
+  };
+  std::string TierDir(size_t i) const;
+  // Tier i (0-based) keeps blocks whose data reaches back to here: the next
+  // tier's age, or the retention.
+  int64_t TierCutoff(size_t i, int64_t now) const;
+  // Opens the tier dirs and finishes or undoes a downsampling a crash cut short.
+  absl::Status OpenTiers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  absl::StatusOr<std::shared_ptr<const TierBlock>> OpenTierBlock(size_t level,
+                                                                 const std::string& name);
+  // Turns raw blocks older than the first tier's age into tier blocks.
+  absl::Status Downsample() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  absl::Status DownsampleBlock(const std::shared_ptr<const block::Block>& raw)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Drops tier blocks a coarser tier (or the retention) has taken over.
+  absl::Status ExpireTiers() ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
+  // Replaces the tier state and detaches raw blocks, atomically for ReadBuckets.
+  void SwapTiers(std::shared_ptr<const TierState> next, const std::vector<uint64_t>& remove_raw);
+  std::shared_ptr<const TierState> Tiers() const;
+  // Adds tombstones to the tier blocks for a Delete.
+  absl::Status DeleteFromTiers(const index::Postings& refs, int64_t mint, int64_t maxt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
 
   const DbOptions options_;
   head::Head head_;
@@ -230,6 +296,9 @@ class Db {
   uint64_t next_seq_ ABSL_GUARDED_BY(maint_mu_) = 1;
   bool frozen_pending_ ABSL_GUARDED_BY(maint_mu_) = false;
   int64_t frozen_cut_t_ ABSL_GUARDED_BY(maint_mu_) = 0;
+  // The WAL segment started when the frozen data was frozen: the frozen
+  // samples are all in segments before it.
+  uint64_t frozen_wal_segment_ = 0;
   uint64_t wal_removed_before_ ABSL_GUARDED_BY(maint_mu_) = 0;
 
   std::atomic<uint64_t> wal_truncations_{0};
@@ -240,6 +309,13 @@ class Db {
   std::atomic<uint64_t> blocks_compacted_{0};
   std::atomic<uint64_t> limit_rejections_{0};
   std::atomic<uint64_t> deletes_{0};
+  std::atomic<uint64_t> blocks_downsampled_{0};
+  std::atomic<uint64_t> tier_blocks_expired_{0};
+
+  // Held shared by ReadBuckets and exclusively while SwapTiers changes
+  // the tiers and the raw blocks together.
+  mutable absl::Mutex tier_mu_;
+  std::shared_ptr<const TierState> tier_state_ ABSL_GUARDED_BY(tier_mu_);
 
   std::jthread committer_;
   std::jthread maintainer_;

@@ -1,7 +1,7 @@
 // Crash tests: a child process writes acknowledged samples, then is killed
 // with SIGKILL at a named point of block writing, WAL truncation, block
 // deletion, compaction, writing tombstones or rewriting blocks without
-// deleted data (storage/crash_point.h). The parent reopens the data
+// deleted data, or downsampling (storage/crash_point.h). The parent reopens the data
 // dir and checks that every acknowledged sample is there exactly once with
 // its last written value, and that no half-written block is read.
 #include <sys/wait.h>
@@ -178,6 +178,83 @@ INSTANTIATE_TEST_SUITE_P(Points, CrashTest,
                                            "block_delete_after_rename", "compact_after_rename",
                                            "clean_tombstones_after_rename",
                                            "tombstones_write_before_rename"));
+
+// Downsampling killed half-way: the tier blocks of some tiers written, or
+// all of them with the raw block not yet deleted. Every tier must read as
+// the raw samples' buckets, each sample counted once, before and after the
+// next maintenance finishes the job.
+class DownsampleCrashTest : public CrashTest {
+ protected:
+  DbOptions TierOptions(int64_t now) {
+    DbOptions o = Options(now);
+    o.tiers = {{5 * kMinute, 2 * kHour}, {kHour, 9 * kHour}};
+    return o;
+  }
+};
+
+TEST_P(DownsampleCrashTest, EverySampleCountedOnce) {
+  const std::string point = GetParam();
+  constexpr int64_t kNow = 12 * kHour;
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // Written, persisted and compacted while nothing is old enough to
+    // downsample; then time moves on and downsampling is killed.
+    auto db = Db::Open(TierOptions(0));
+    if (!db.ok()) ::_exit(2);
+    Workload([&](model::SampleBatch b) {
+      if (!(*db)->CommitAndWait(std::move(b)).ok()) ::_exit(3);
+    });
+    if (!(*db)->FlushHead().ok() || !(*db)->Maintain().ok()) ::_exit(4);
+    clock_.Set(kNow);
+    ::setenv("ESPY_CRASH_AT", point.c_str(), 1);
+    (void)(*db)->Maintain();
+    ::_exit(5);  // the crash point was not reached
+  }
+  int status = 0;
+  ASSERT_EQ(pid, ::waitpid(pid, &status, 0));
+  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit code " << WEXITSTATUS(status);
+  ASSERT_EQ(SIGKILL, WTERMSIG(status));
+
+  std::map<int, std::map<int64_t, double>> want = Workload([](model::SampleBatch) {});
+  for (int round = 0; round < 2; ++round) {
+    auto db = Db::Open(TierOptions(kNow));
+    ASSERT_TRUE(db.ok()) << db.status();
+    if (round == 1) {
+      ASSERT_TRUE((*db)->Maintain().ok());
+    }
+    for (const auto& [host, samples] : want) {
+      std::vector<model::Sample> raw;
+      for (const auto& [ts, v] : samples) raw.push_back({ts, v});
+      model::SeriesRef ref = (*db)->head().Lookup(
+          model::Labels({{"__name__", "cpu"}, {"host", "h" + std::to_string(host)}}));
+      ASSERT_NE(0u, ref);
+      // The 5-minute tier still keeps data from 3 h on; the hourly one all.
+      for (auto [level, mint] : {std::pair{1, 3 * kHour}, std::pair{2, INT64_MIN}}) {
+        const int64_t res = level == 1 ? 5 * kMinute : kHour;
+        std::vector<tier::Bucket> want_b, got;
+        tier::Downsample(raw, res, &want_b);
+        std::erase_if(want_b, [&](const tier::Bucket& b) { return b.ts < mint; });
+        ASSERT_TRUE((*db)->ReadBuckets(ref, level, mint, INT64_MAX, &got).ok());
+        ASSERT_EQ(want_b.size(), got.size()) << "host " << host << " level " << level;
+        for (size_t i = 0; i < got.size(); ++i) {
+          EXPECT_EQ(want_b[i].ts, got[i].ts);
+          EXPECT_EQ(want_b[i].count, got[i].count) << "host " << host << " round " << round;
+          EXPECT_EQ(want_b[i].sum, got[i].sum);
+          EXPECT_EQ(want_b[i].last, got[i].last);
+        }
+      }
+    }
+    EXPECT_EQ(0u, (*db)->stats().blocks_quarantined);
+    if (round == 1) {
+      EXPECT_EQ(0u, (*db)->stats().blocks);  // every raw block downsampled
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, DownsampleCrashTest,
+                         ::testing::Values("downsample_after_first_tier",
+                                           "downsample_before_raw_delete"));
 
 }  // namespace
 }  // namespace espy::storage

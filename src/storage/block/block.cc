@@ -12,11 +12,13 @@
 #include <map>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
 #include "base/fmt_absl.h"
 #include "base/status_macros.h"
 #include "encoding/coding.h"
 #include "encoding/crc32c.h"
 #include "fmt/format.h"
+#include "fmt/ranges.h"
 #include "storage/chunk/chunk.h"
 #include "storage/crash_point.h"
 
@@ -120,6 +122,10 @@ std::string EncodeMeta(const BlockMeta& m) {
       "chunks_bytes {}\nchunks_crc32c {}\nindex_bytes {}\nindex_crc32c {}\n",
       m.seq, m.mint, m.maxt, m.level, m.num_series, m.num_chunks, m.num_samples, m.chunks_bytes,
       m.chunks_crc, m.index_bytes, m.index_crc);
+  if (m.wal_segment != 0) body += fmt::format("wal_segment {}\n", m.wal_segment);
+  if (m.resolution != 0) {
+    body += fmt::format("resolution {}\nsources {}\n", m.resolution, fmt::join(m.sources, ","));
+  }
   body += fmt::format("crc32c {}\n", encoding::crc32c::Value(body));
   return body;
 }
@@ -176,6 +182,19 @@ absl::StatusOr<BlockMeta> DecodeMeta(std::string_view text) {
   ESPY_RETURN_IF_ERROR(get_u("chunks_crc32c", &ccrc));
   ESPY_RETURN_IF_ERROR(get_u("index_bytes", &m.index_bytes));
   ESPY_RETURN_IF_ERROR(get_u("index_crc32c", &icrc));
+  if (kv.contains("wal_segment")) ESPY_RETURN_IF_ERROR(get_u("wal_segment", &m.wal_segment));
+  if (kv.contains("resolution")) {
+    ESPY_RETURN_IF_ERROR(get_i("resolution", &m.resolution));
+    auto it = kv.find("sources");
+    if (it == kv.end()) return absl::DataLossError("meta: missing or bad 'sources'");
+    for (absl::string_view part : absl::StrSplit(it->second, ',', absl::SkipEmpty())) {
+      uint64_t seq = 0;
+      if (!ParseU64(std::string_view(part.data(), part.size()), &seq)) {
+        return absl::DataLossError("meta: missing or bad 'sources'");
+      }
+      m.sources.push_back(seq);
+    }
+  }
   m.level = static_cast<int>(level);
   m.chunks_crc = static_cast<uint32_t>(ccrc);
   m.index_crc = static_cast<uint32_t>(icrc);

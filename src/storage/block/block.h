@@ -46,6 +46,14 @@ struct BlockMeta {
   uint32_t chunks_crc = 0;
   uint64_t index_bytes = 0;
   uint32_t index_crc = 0;
+  // The first WAL segment that holds none of the block's samples (0 if not
+  // known): once the WAL before it is removed, a restart cannot replay
+  // them again.
+  uint64_t wal_segment = 0;
+  // Downsampled blocks only (storage tiers): the bucket width in ms, and the
+  // seqs of the raw blocks they were made from. 0 and empty for raw blocks.
+  int64_t resolution = 0;
+  std::vector<uint64_t> sources;
 
   // "b-<seq, 16 hex digits>".
   std::string DirName() const;
@@ -81,6 +89,13 @@ class BlockWriter {
   // directory into place and fsyncs the parent. Returns the meta. A block
   // with no series is not written (NotFound).
   absl::StatusOr<BlockMeta> Finish();
+
+  void SetWalSegment(uint64_t segment) { meta_.wal_segment = segment; }
+  // Marks the block as downsampled (see BlockMeta::resolution). Before Finish.
+  void SetDownsampled(int64_t resolution, std::vector<uint64_t> sources) {
+    meta_.resolution = resolution;
+    meta_.sources = std::move(sources);
+  }
 
  private:
   BlockWriter(std::string parent, uint64_t seq, int level);
