@@ -86,8 +86,14 @@ class Evaluator {
     return RefTime(ts, sq.timestamp_ms, sq.at, sq.original_offset_ms);
   }
 
+  SelectHints Hints(int64_t mint, int64_t maxt, int64_t range_ms, std::string_view func,
+                    int64_t resolution) const;
+  // The bucket width a Select with these arguments reads (0: raw samples).
+  int64_t Resolution(int64_t mint, int64_t maxt, int64_t range_ms, std::string_view func) const {
+    return ctx_->queryable->Resolution(Hints(mint, maxt, range_ms, func, -1));
+  }
   std::vector<RawSeries> Select(const promql::VectorSelector& vs, int64_t mint, int64_t maxt,
-                                int64_t range_ms, std::string_view func);
+                                int64_t range_ms, std::string_view func, int64_t resolution);
   Matrix EvalVectorSelector(const promql::VectorSelector& vs, bool timestamps);
   // The raw points of a range selector or subquery covering every step's
   // window, with the window's reference time function.
@@ -96,7 +102,11 @@ class Evaluator {
     int64_t range_ms = 0;
     std::function<int64_t(int64_t)> ref;
   };
-  RangeInput LoadRange(const Expr& e, std::string_view func);
+  // `resolution` as for Select; ignored for subqueries.
+  RangeInput LoadRange(const Expr& e, std::string_view func, int64_t resolution = -1);
+  // The bucket width a range selector argument reads under `func` (0: raw
+  // samples, or not a selector).
+  int64_t RangeResolution(const Expr& e, std::string_view func) const;
   Matrix EvalRangeArgTopLevel(const Expr& e);
   Matrix EvalRangeCall(const promql::Call& call, size_t matrix_arg);
 
@@ -117,14 +127,22 @@ class Evaluator {
   int64_t interval_;
 };
 
-std::vector<RawSeries> Evaluator::Select(const promql::VectorSelector& vs, int64_t mint,
-                                         int64_t maxt, int64_t range_ms, std::string_view func) {
+SelectHints Evaluator::Hints(int64_t mint, int64_t maxt, int64_t range_ms, std::string_view func,
+                             int64_t resolution) const {
   SelectHints hints;
   hints.mint = mint;
   hints.maxt = maxt;
   hints.step_ms = start_ == end_ ? 0 : interval_;
   hints.range_ms = range_ms;
   hints.func = std::string(func);
+  hints.resolution = resolution;
+  return hints;
+}
+
+std::vector<RawSeries> Evaluator::Select(const promql::VectorSelector& vs, int64_t mint,
+                                         int64_t maxt, int64_t range_ms, std::string_view func,
+                                         int64_t resolution) {
+  const SelectHints hints = Hints(mint, maxt, range_ms, func, resolution);
   absl::StatusOr<std::unique_ptr<SeriesSet>> set = ctx_->queryable->Select(vs.matchers, hints);
   if (!set.ok()) throw EvalError{set.status()};
   std::vector<RawSeries> out;
@@ -142,9 +160,13 @@ std::vector<RawSeries> Evaluator::Select(const promql::VectorSelector& vs, int64
 }
 
 Matrix Evaluator::EvalVectorSelector(const promql::VectorSelector& vs, bool timestamps) {
-  const int64_t lookback = ctx_->options->lookback_delta_ms;
-  std::vector<RawSeries> raw = Select(vs, RefTime(start_, vs) - lookback, RefTime(end_, vs), 0,
-                                      timestamps ? "timestamp" : "");
+  int64_t lookback = ctx_->options->lookback_delta_ms;
+  const std::string_view func = timestamps ? "timestamp" : "";
+  // Downsampled buckets are a resolution apart: look back that much further.
+  const int64_t res = Resolution(RefTime(start_, vs) - lookback, RefTime(end_, vs), 0, func);
+  lookback += res;
+  std::vector<RawSeries> raw =
+      Select(vs, RefTime(start_, vs) - lookback, RefTime(end_, vs), 0, func, res);
   Matrix out;
   out.reserve(raw.size());
   for (RawSeries& r : raw) {
@@ -165,14 +187,22 @@ Matrix Evaluator::EvalVectorSelector(const promql::VectorSelector& vs, bool time
   return out;
 }
 
-Evaluator::RangeInput Evaluator::LoadRange(const Expr& e, std::string_view func) {
+int64_t Evaluator::RangeResolution(const Expr& e, std::string_view func) const {
+  const auto* ms = e.As<promql::MatrixSelector>();
+  if (ms == nullptr) return 0;
+  const promql::VectorSelector& vs = *ms->selector;
+  return Resolution(RefTime(start_, vs) - ms->range_ms, RefTime(end_, vs), ms->range_ms, func);
+}
+
+Evaluator::RangeInput Evaluator::LoadRange(const Expr& e, std::string_view func,
+                                           int64_t resolution) {
   RangeInput in;
   if (const auto* ms = e.As<promql::MatrixSelector>()) {
     const promql::VectorSelector& vs = *ms->selector;
     in.range_ms = ms->range_ms;
     in.ref = [this, &vs](int64_t ts) { return RefTime(ts, vs); };
-    std::vector<RawSeries> raw =
-        Select(vs, RefTime(start_, vs) - ms->range_ms, RefTime(end_, vs), ms->range_ms, func);
+    std::vector<RawSeries> raw = Select(vs, RefTime(start_, vs) - ms->range_ms, RefTime(end_, vs),
+                                        ms->range_ms, func, resolution);
     for (RawSeries& r : raw) {
       Series s{std::move(r.metric), {}};
       s.points.reserve(r.samples.size());
@@ -886,13 +916,47 @@ Matrix Evaluator::EvalCall(const promql::Call& c) {
   });
 }
 
+// The mean of the raw samples behind downsampled buckets: the sum of the
+// buckets' sums over the sum of their counts (found by timestamp).
+std::optional<double> WeightedAverage(std::span<const Point> sums,
+                                      const std::vector<Point>& counts) {
+  double sum = 0, n = 0;
+  auto it = std::lower_bound(counts.begin(), counts.end(), sums.front().t,
+                             [](const Point& p, int64_t t) { return p.t < t; });
+  for (const Point& p : sums) {
+    while (it != counts.end() && it->t < p.t) ++it;
+    if (it == counts.end() || it->t != p.t || it->v == 0) continue;
+    sum += p.v;
+    n += it->v;
+  }
+  if (n == 0) return std::nullopt;
+  return sum / n;
+}
+
 Matrix Evaluator::EvalRangeCall(const promql::Call& c, size_t mi) {
   std::string_view name = c.func->name;
   std::vector<Matrix> others(c.args.size());
   for (size_t i = 0; i < c.args.size(); ++i) {
     if (i != mi && c.args[i]->Type() != promql::ValueType::kString) others[i] = Eval(*c.args[i]);
   }
-  RangeInput in = LoadRange(*internal::Unparen(c.args[mi].get()), name);
+  const Expr& arg = *internal::Unparen(c.args[mi].get());
+  // Over downsampled buckets, a count is the sum of the buckets' counts and
+  // an average their sums' sum over it.
+  std::string_view fn = name;
+  RangeInput in, counts;
+  const int64_t res =
+      name == "count_over_time" || name == "avg_over_time" ? RangeResolution(arg, name) : 0;
+  if (res > 0 && name == "count_over_time") {
+    in = LoadRange(arg, "count_over_time", res);
+    fn = "sum_over_time";
+  } else if (res > 0 && name == "avg_over_time") {
+    in = LoadRange(arg, "sum_over_time", res);
+    counts = LoadRange(arg, "count_over_time", res);
+  } else {
+    in = LoadRange(arg, name);
+  }
+  absl::flat_hash_map<Labels, const std::vector<Point>*> count_of;
+  for (const Series& s : counts.series) count_of.emplace(s.metric, &s.points);
   Matrix out;
   internal::RangeFnArgs args;
   args.range_ms = in.range_ms;
@@ -901,6 +965,8 @@ Matrix Evaluator::EvalRangeCall(const promql::Call& c, size_t mi) {
   for (Series& s : in.series) {
     Series o{keep_name ? s.metric : internal::DropMetricName(s.metric), {}};
     const std::vector<Point>& pts = s.points;
+    const std::vector<Point>* weights = nullptr;
+    if (auto it = count_of.find(s.metric); it != count_of.end()) weights = it->second;
     size_t lo = 0, hi = 0, step = 0;
     for (int64_t ts = start_; ts <= end_; ts += interval_, ++step) {
       CheckDeadline();
@@ -917,8 +983,14 @@ Matrix Evaluator::EvalRangeCall(const promql::Call& c, size_t mi) {
       args.ts = ts;
       args.range_start = mint;
       args.range_end = ref;
-      std::optional<double> v =
-          internal::EvalRangeFunction(name, std::span<const Point>(pts.data() + lo, hi - lo), args);
+      std::optional<double> v;
+      if (weights != nullptr) {
+        v = WeightedAverage(std::span<const Point>(pts.data() + lo, hi - lo), *weights);
+      } else if (res > 0 && name == "avg_over_time") {
+        v = std::nullopt;  // sums without counts: nothing to average
+      } else {
+        v = internal::EvalRangeFunction(fn, std::span<const Point>(pts.data() + lo, hi - lo), args);
+      }
       if (v) o.points.push_back(Point{ts, *v});
     }
     if (!o.points.empty()) out.push_back(std::move(o));
