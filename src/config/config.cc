@@ -14,6 +14,10 @@ const std::vector<Setting>& ServeSettings() {
       {"data-dir", "directory for the WAL and data files", "./espy-data"},
       {"fsync", "when to fdatasync the WAL: batch (group commit), always, never", "batch"},
       {"retention", "how long to keep data, e.g. 90d, 2w, 1y (at least 1h)", "90d"},
+      {"downsampling",
+       "tiers RESOLUTION:AGE,...: after AGE keep RESOLUTION buckets (min, max, sum, count, "
+       "last), e.g. 5m:30d,1h:1y; empty: off",
+       ""},
       {"graphite-listen", "Graphite plaintext listen address host:port; empty: off", ""},
       {"log-level", "debug, info, warn or error", "info"},
       {"access-log", "log one line per HTTP request: true or false", "false"},
@@ -31,6 +35,44 @@ const std::vector<Setting>& ServeSettings() {
       {"enable-admin-api", "serve /api/v1/admin/tsdb/* (delete series): true or false", "false"},
   };
   return kSettings;
+}
+
+absl::StatusOr<std::vector<storage::tier::TierSpec>> ParseTiers(const std::string& text) {
+  std::vector<storage::tier::TierSpec> tiers;
+  if (text.empty()) return tiers;
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    const std::string item = text.substr(start, comma - start);
+    const std::string where = fmt::format("tier {} \"{}\"", tiers.size() + 1, item);
+    const size_t colon = item.find(':');
+    if (colon == std::string::npos) {
+      return absl::InvalidArgumentError(fmt::format("{}: want RESOLUTION:AGE, e.g. 5m:30d", where));
+    }
+    auto res = ParseDuration(item.substr(0, colon));
+    if (!res.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: resolution: {}", where, std::string(res.status().message())));
+    }
+    auto age = ParseDuration(item.substr(colon + 1));
+    if (!age.ok()) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: age: {}", where, std::string(age.status().message())));
+    }
+    if (res->count() < 1000 || age->count() <= 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("{}: want a resolution of at least 1s and an age above 0", where));
+    }
+    if (!tiers.empty() &&
+        (res->count() <= tiers.back().resolution_ms || age->count() <= tiers.back().after_ms)) {
+      return absl::InvalidArgumentError(fmt::format(
+          "{}: want a coarser resolution and a greater age than the tier before", where));
+    }
+    tiers.push_back({res->count(), age->count()});
+    start = comma + 1;
+  }
+  return tiers;
 }
 
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text) {
@@ -169,6 +211,10 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
       return wrap(absl::InvalidArgumentError(fmt::format("want >= 1h, got \"{}\"", value)));
     }
     c->retention = *d;
+  } else if (name == "downsampling") {
+    auto tiers = ParseTiers(value);
+    if (!tiers.ok()) return wrap(tiers.status());
+    c->downsampling = *std::move(tiers);
   } else if (name == "graphite-listen") {
     if (!value.empty()) {
       if (absl::Status s = SplitHostPort(value, &c->graphite_host, &c->graphite_port); !s.ok()) {
@@ -297,6 +343,14 @@ absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw) {
   ServeConfig config;
   for (const auto& [name, value] : values) {
     if (absl::Status s = Apply(name, value, &config); !s.ok()) return s;
+  }
+  for (const storage::tier::TierSpec& t : config.downsampling) {
+    if (t.after_ms >= config.retention.count()) {
+      return absl::InvalidArgumentError(fmt::format(
+          "--downsampling: a tier's age ({}ms) must be below --retention ({}ms), or it would "
+          "never hold data",
+          t.after_ms, config.retention.count()));
+    }
   }
   return config;
 }

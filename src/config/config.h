@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "spdlog/common.h"
+#include "storage/tier/rollup.h"
 #include "storage/wal/wal.h"
 #include "yaml-cpp/yaml.h"
 
@@ -26,6 +27,9 @@ struct ServeConfig {
   storage::wal::FsyncPolicy fsync = storage::wal::FsyncPolicy::kBatch;
   // Data older than this is dropped (enforced once blocks exist on disk).
   std::chrono::milliseconds retention = std::chrono::hours(24 * 90);
+  // Downsampling tiers, e.g. "5m:30d,1h:1y"; empty: raw samples until the
+  // retention.
+  std::vector<storage::tier::TierSpec> downsampling;
   std::string graphite_listen;  // empty: Graphite listener off
   std::string graphite_host;    // graphite_listen split, when set
   uint16_t graphite_port = 0;
@@ -75,6 +79,11 @@ absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw);
 // Parses the YAML file at `path`; errors name the file (and the line of a
 // syntax error).
 absl::StatusOr<YAML::Node> LoadYamlFile(const std::string& path);
+
+// Downsampling tiers as --downsampling takes them: comma-separated
+// RESOLUTION:AGE pairs, both durations, each tier coarser and older than
+// the one before ("5m:30d,1h:1y"); "" for none.
+absl::StatusOr<std::vector<storage::tier::TierSpec>> ParseTiers(const std::string& text);
 
 // Durations as Prometheus writes them: 90d, 1h30m, 2w, 1y, 500ms.
 absl::StatusOr<std::chrono::milliseconds> ParseDuration(const std::string& text);

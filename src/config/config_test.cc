@@ -75,6 +75,12 @@ TEST(ConfigTest, BadValuesNameTheSettingAndWhatItWants) {
       {"fsync", "sometimes", "--fsync: want batch, always or never"},
       {"max-body-size", "lots", "--max-body-size: want a size"},
       {"threads", "-1", "--threads: want a number"},
+      {"downsampling", "5m", "--downsampling: tier 1 \"5m\": want RESOLUTION:AGE"},
+      {"downsampling", "5m:soon", "--downsampling: tier 1 \"5m:soon\": age: want a duration"},
+      {"downsampling", "5m:30d,1m:1y",
+       "--downsampling: tier 2 \"1m:1y\": want a coarser resolution and a greater age"},
+      {"downsampling", "5m:30d,", "--downsampling: tier 2 \"\": want RESOLUTION:AGE"},
+      {"downsampling", "5m:1y", "--downsampling: a tier's age (31536000000ms) must be below"},
   };
   for (const Case& tc : cases) {
     RawSettings raw;
@@ -108,6 +114,20 @@ TEST(ConfigTest, Durations) {
   EXPECT_FALSE(ParseDuration("").ok());
   EXPECT_FALSE(ParseDuration("5").ok());
   EXPECT_FALSE(ParseDuration("5x").ok());
+}
+
+TEST(ConfigTest, DownsamplingTiersParse) {
+  auto tiers = ParseTiers("5m:30d,1h:1y");
+  ASSERT_TRUE(tiers.ok()) << tiers.status();
+  ASSERT_EQ(2u, tiers->size());
+  EXPECT_EQ((storage::tier::TierSpec{300'000, 30LL * 86'400'000}), (*tiers)[0]);
+  EXPECT_EQ((storage::tier::TierSpec{3'600'000, 365LL * 86'400'000}), (*tiers)[1]);
+  EXPECT_TRUE(ParseTiers("")->empty());
+  RawSettings raw;
+  raw.values = {{"downsampling", "5m:30d,1h:1y"}, {"retention", "2y"}};
+  auto c = Resolve(raw);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(*tiers, c->downsampling);
 }
 
 }  // namespace

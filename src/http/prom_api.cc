@@ -21,7 +21,7 @@
 #include "boost/url/pct_string_view.hpp"
 #include "fmt/format.h"
 #include "model/timestamp.h"
-#include "query/engine/head_queryable.h"
+#include "query/engine/db_queryable.h"
 #include "query/promql/parser.h"
 #include "query/promql/printer.h"
 
@@ -313,7 +313,7 @@ std::string RenderResult(const QueryResult& r) {
 struct Shared {
   ApiOptions api;
   PromApiOptions options;
-  std::unique_ptr<query::engine::HeadQueryable> queryable;
+  std::unique_ptr<query::engine::DbQueryable> queryable;
 };
 
 // The engine for one request: the server's options with the request's
@@ -646,7 +646,7 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
   auto shared = std::make_shared<Shared>();
   shared->api = api;
   shared->options = options;
-  shared->queryable = std::make_unique<query::engine::HeadQueryable>(&api.db->head());
+  shared->queryable = std::make_unique<query::engine::DbQueryable>(api.db);
   std::shared_ptr<const Shared> s = shared;
   const std::vector<bhttp::verb> get_post = {bhttp::verb::get, bhttp::verb::post};
 

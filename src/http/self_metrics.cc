@@ -110,6 +110,13 @@ std::string SelfMetrics::Render() {
        s.wal_truncations},
       {"espy_series_limit_rejections_total", "counter", "Batches refused by a series limit.",
        s.series_limit_rejections},
+      {"espy_tier_blocks", "gauge", "Downsampled blocks, all tiers.", s.tier_blocks},
+      {"espy_tier_bytes", "gauge", "Bytes on disk in downsampled blocks.", s.tier_bytes},
+      {"espy_blocks_downsampled_total", "counter", "Raw blocks turned into tiers since start.",
+       s.blocks_downsampled},
+      {"espy_tier_blocks_expired_total", "counter",
+       "Downsampled blocks a coarser tier or the retention took over since start.",
+       s.tier_blocks_expired},
   };
   for (const Row& r : rows) {
     out +=

@@ -9,7 +9,7 @@
 #include "http/api.h"
 #include "ingest/json_parser.h"
 #include "model/timestamp.h"
-#include "query/engine/head_queryable.h"
+#include "query/engine/db_queryable.h"
 #include "query/engine/step_aggregator.h"
 #include "query/promql/parser.h"
 #include "query/sample_pager.h"
@@ -222,7 +222,7 @@ void HandleStepGet(const ApiOptions& opts, const query::PageRequest& page, const
   r.step_ms = *step_ms;
   r.agg = *parsed_agg;
   r.max_points = page.limit;
-  query::engine::HeadQueryable queryable(&opts.db->head());
+  query::engine::DbQueryable queryable(opts.db);
   absl::StatusOr<query::engine::Matrix> m = query::engine::AggregateSteps(queryable, r);
   if (!m.ok()) {
     reply(ErrorResponse(m.status()));

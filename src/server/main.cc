@@ -138,6 +138,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   db_options.fsync = cfg.fsync;
   db_options.logger = base::MakeLogger("storage", cfg.log_level);
   db_options.retention_ms = cfg.retention.count();
+  db_options.tiers = cfg.downsampling;
   db_options.max_series = cfg.max_series;
   db_options.max_new_series_per_minute = cfg.max_new_series_per_minute;
   auto db = storage::Db::Open(db_options);

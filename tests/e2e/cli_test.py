@@ -9,8 +9,8 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from espy_server import EspyServer, EspyTestCase, ServerError  # noqa: E402
 
-SETTINGS = ["listen", "data-dir", "fsync", "retention", "graphite-listen", "log-level",
-            "access-log", "threads", "max-body-size", "idle-timeout", "io-timeout"]
+SETTINGS = ["listen", "data-dir", "fsync", "retention", "downsampling", "graphite-listen",
+            "log-level", "access-log", "threads", "max-body-size", "idle-timeout", "io-timeout"]
 BAD_START_TIMEOUT = 20  # a run that should exit at once but starts serving is killed after this
 
 
@@ -180,6 +180,10 @@ class BadSettingTest(EspyTestCase):
             (["--idle-timeout", "0s"], "--idle-timeout: want a positive duration"),
             (["--io-timeout", "soon"], "--io-timeout: want a duration"),
             (["--data-dir", ""], "--data-dir: want a directory path"),
+            (["--downsampling", "5m"], '--downsampling: tier 1 "5m": want RESOLUTION:AGE'),
+            (["--downsampling", "1h:30d,5m:1y"],
+             '--downsampling: tier 2 "5m:1y": want a coarser resolution and a greater age'),
+            (["--downsampling", "5m:1y"], "--downsampling: a tier's age"),
         ]
         for args, message in cases:
             with self.subTest(args):
