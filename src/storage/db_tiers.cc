@@ -358,6 +358,7 @@ absl::Status Db::ReadBuckets(model::SeriesRef ref, int level, int64_t mint, int6
       b.max = values[static_cast<int>(tier::Rollup::kMax)][k].value;
       b.sum = values[static_cast<int>(tier::Rollup::kSum)][k].value;
       b.count = values[static_cast<int>(tier::Rollup::kCount)][k].value;
+      if (model::IsStaleNaN(b.count)) b.count = 0;  // stored by Get for a stale-only bucket
       b.last = values[static_cast<int>(tier::Rollup::kLast)][k].value;
       part.push_back(b);
     }

@@ -201,6 +201,18 @@ TEST_F(TierTest, BackfillIntoDownsampledTimeIsMergedAtOnceAndAfterMaintenance) {
   }
 }
 
+TEST_F(TierTest, StaleOnlyBucketsRoundTrip) {
+  Write("s", {{kHour, 5}, {2 * kHour + 10 * kMin, model::StaleNaN()}});
+  WriteAndDownsample();
+  std::vector<tier::Bucket> b = Buckets("s", 2, 0, 3 * kHour);
+  ASSERT_EQ(2u, b.size());
+  EXPECT_EQ(1, b[0].count);
+  EXPECT_EQ(5, b[0].sum);
+  EXPECT_EQ(0, b[1].count);
+  EXPECT_TRUE(model::IsStaleNaN(b[1].last));
+  EXPECT_TRUE(model::IsStaleNaN(b[1].Get(tier::Rollup::kSum)));
+}
+
 TEST_F(TierTest, DeleteRemovesBuckets) {
   WriteAndDownsample();
   std::vector<model::Matcher> m;

@@ -51,6 +51,8 @@ bool ParseRollup(std::string_view name, Rollup* r) {
 }
 
 double Bucket::Get(Rollup r) const {
+  // A bucket of staleness markers only: nothing but its last is a value.
+  if (count == 0 && r != Rollup::kLast) return model::StaleNaN();
   switch (r) {
     case Rollup::kMin:
       return min;

@@ -36,6 +36,8 @@ struct Bucket {
   int64_t ts = 0;  // timestamp of the bucket's last sample
   double min = 0, max = 0, sum = 0, count = 0;
   double last = 0;  // may be a staleness marker
+  // The value of one rollup; a staleness marker for all but kLast when the
+  // bucket holds staleness markers only (count 0).
   double Get(Rollup r) const;
 };
 

@@ -54,6 +54,9 @@ TEST(RollupTest, StalenessMarkersAreLastButNotCounted) {
   EXPECT_EQ(0, b[1].count);
   EXPECT_TRUE(std::isnan(b[1].min));
   EXPECT_TRUE(model::IsStaleNaN(b[1].last));
+  // Read as rollups, such a bucket is stale throughout: no *_over_time
+  // output, as over the raw samples.
+  for (int r = 0; r < kNumRollups; ++r) EXPECT_TRUE(model::IsStaleNaN(b[1].Get(Rollup(r))));
 }
 
 TEST(RollupTest, NaNValuesPoisonMinAndMaxAsInPromQL) {
