@@ -6,6 +6,7 @@
 #include "base/fmt_absl.h"
 #include "base/status_macros.h"
 #include "fmt/format.h"
+#include "storage/chunk/chunk.h"
 #include "storage/compact.h"
 #include "storage/crash_point.h"
 #include "storage/record/record.h"
@@ -466,6 +467,10 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
     // One block per block range the frozen data touches (backfill can touch many).
     std::map<int64_t, std::unique_ptr<block::BlockWriter>> writers;
     std::map<int64_t, std::vector<std::string_view>> by_range;
+    std::vector<int64_t> ts;
+    std::vector<double> vs;
+    std::vector<model::Sample> samples;
+    std::vector<std::string> joined;
     uint64_t seq = next_seq_;
     ESPY_RETURN_IF_ERROR(
         head_.ForEachFrozen([&](model::SeriesRef, const model::Labels& labels,
@@ -480,6 +485,19 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
             if (w == nullptr) {
               ESPY_ASSIGN_OR_RETURN(w, block::BlockWriter::Create(BlocksDir(), seq++, 1));
               w->SetWalSegment(frozen_wal_segment_);
+            }
+            if (cs.size() > 1) {
+              // The head's short chunks joined into long ones: each chunk
+              // costs a header, a full first sample and an index entry.
+              ts.clear();
+              vs.clear();
+              for (std::string_view c : cs) ESPY_RETURN_IF_ERROR(chunk::DecodeChunk(c, &ts, &vs));
+              samples.clear();
+              for (size_t i = 0; i < ts.size(); ++i) samples.push_back({ts[i], vs[i]});
+              joined.clear();
+              ESPY_RETURN_IF_ERROR(
+                  EncodeChunks(samples, options_.compacted_chunk_samples, &joined));
+              cs.assign(joined.begin(), joined.end());
             }
             ESPY_RETURN_IF_ERROR(w->AddSeries(labels, cs));
           }
