@@ -29,6 +29,7 @@ const std::vector<Setting>& ServeSettings() {
       {"max-new-series-per-minute", "most series created per minute; 0 = no limit", "0"},
       {"query-timeout", "longest a PromQL query may run", "2m"},
       {"query-max-samples", "most samples a PromQL query may hold in memory", "50000000"},
+      {"query-max-concurrency", "PromQL queries run at once (more wait); 0 = one per core", "0"},
       {"query-lookback-delta", "how far back an instant selector looks for a sample", "5m"},
       {"stream-max-connections", "most live-stream WebSocket clients", "1000"},
       {"stream-queue-points", "points queued per live-stream client before dropping", "10000"},
@@ -273,6 +274,10 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     auto n = ParseCount(value, 1, UINT64_MAX >> 2);
     if (!n.ok()) return wrap(n.status());
     c->query_max_samples = *n;
+  } else if (name == "query-max-concurrency") {
+    auto n = ParseCount(value, 0, 1024);
+    if (!n.ok()) return wrap(n.status());
+    c->query_max_concurrency = static_cast<int>(*n);
   } else if (name == "stream-max-connections" || name == "stream-queue-points") {
     auto n = ParseCount(value, 1, 100'000'000);
     if (!n.ok()) return wrap(n.status());

@@ -75,6 +75,8 @@ TEST(ConfigTest, BadValuesNameTheSettingAndWhatItWants) {
       {"fsync", "sometimes", "--fsync: want batch, always or never"},
       {"max-body-size", "lots", "--max-body-size: want a size"},
       {"threads", "-1", "--threads: want a number"},
+      {"query-max-concurrency", "-1",
+       "--query-max-concurrency: want a whole number from 0 to 1024"},
       {"downsampling", "5m", "--downsampling: tier 1 \"5m\": want RESOLUTION:AGE"},
       {"downsampling", "5m:soon", "--downsampling: tier 1 \"5m:soon\": age: want a duration"},
       {"downsampling", "5m:30d,1m:1y",

@@ -630,6 +630,35 @@ Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn) {
   };
 }
 
+// As Wrap, with `fn` run on the query pool (when there is one).
+Handler WrapQuery(std::shared_ptr<const Shared> shared,
+                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&)) {
+  return [shared, fn](const Request& req, Reply reply) {
+    ApiError err;
+    std::optional<Params> p = Params::From(req, &err);
+    if (!p) {
+      reply(ErrorReply(err));
+      return;
+    }
+    auto run = [shared, fn, p = std::move(*p), reply]() {
+      std::variant<std::string, ApiError> r = fn(*shared, p);
+      if (auto* e = std::get_if<ApiError>(&r)) {
+        reply(ErrorReply(*e));
+      } else {
+        reply(Success(std::get<std::string>(r)));
+      }
+    };
+    base::WorkPool* pool = shared->options.query_pool;
+    if (pool == nullptr) {
+      run();
+    } else if (!pool->TrySubmit(run)) {
+      reply(ErrorReply(ApiError{
+          ErrorType::kUnavailable,
+          fmt::format("too many queries waiting ({} running); retry later", pool->threads())}));
+    }
+  };
+}
+
 }  // namespace
 
 void AppendPromTimestamp(int64_t ms, std::string* out) {
@@ -650,11 +679,8 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
   std::shared_ptr<const Shared> s = shared;
   const std::vector<bhttp::verb> get_post = {bhttp::verb::get, bhttp::verb::post};
 
-  router.Add("/api/v1/query", get_post,
-             Wrap(s, [](const Shared& s, const Params& p, const Request&) { return Query(s, p); }));
-  router.Add(
-      "/api/v1/query_range", get_post,
-      Wrap(s, [](const Shared& s, const Params& p, const Request&) { return QueryRange(s, p); }));
+  router.Add("/api/v1/query", get_post, WrapQuery(s, &Query));
+  router.Add("/api/v1/query_range", get_post, WrapQuery(s, &QueryRange));
   router.Add("/api/v1/series", get_post,
              Wrap(s, [](const Shared& s, const Params& p, const Request&) {
                return SeriesHandler(s, p);

@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "base/work_pool.h"
 #include "http/api.h"
 #include "http/router.h"
 #include "query/engine/engine.h"
@@ -25,6 +26,9 @@ struct PromApiOptions {
   // Serve /api/v1/admin/tsdb/{delete_series,clean_tombstones}; when off they
   // answer 503 "admin APIs disabled" (Prometheus's --web.enable-admin-api).
   bool enable_admin_api = false;
+  // Where /api/v1/query and query_range run; a query the pool refuses (too
+  // many waiting) answers 503 "unavailable". Null: on the HTTP thread.
+  base::WorkPool* query_pool = nullptr;
 };
 
 // Registers the routes. `api.db` and `api.clock` must outlive the router.

@@ -6,10 +6,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <thread>
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "base/log.h"
+#include "base/work_pool.h"
 #include "config/config.h"
 #include "graphite/listener.h"
 #include "http/api.h"
@@ -147,6 +149,13 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     return 1;
   }
 
+  // PromQL queries run here, off the HTTP threads: a slow query never holds
+  // a thread that ingestion needs.
+  const int query_threads =
+      cfg.query_max_concurrency > 0
+          ? cfg.query_max_concurrency
+          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  base::WorkPool query_pool({.threads = query_threads, .max_waiting = 200});
   http::SelfMetrics metrics(db->get());
   std::atomic<bool> ready{true};
   http::ApiOptions api;
@@ -216,6 +225,19 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   prom_api.engine.max_samples = static_cast<int64_t>(cfg.query_max_samples);
   prom_api.engine.lookback_delta_ms = cfg.query_lookback_delta.count();
   prom_api.enable_admin_api = cfg.enable_admin_api;
+  prom_api.query_pool = &query_pool;
+  metrics.AddCollector([&query_pool] {
+    base::WorkPool::Stats q = query_pool.stats();
+    return fmt::format(
+        "# HELP espy_queries_running PromQL queries being evaluated.\n"
+        "# TYPE espy_queries_running gauge\nespy_queries_running {}\n"
+        "# HELP espy_queries_waiting PromQL queries waiting for a query thread.\n"
+        "# TYPE espy_queries_waiting gauge\nespy_queries_waiting {}\n"
+        "# HELP espy_queries_refused_total PromQL queries refused with 503 (too many "
+        "waiting).\n"
+        "# TYPE espy_queries_refused_total counter\nespy_queries_refused_total {}\n",
+        q.running, q.waiting, q.refused);
+  });
   http::RegisterPromApi(router, api, prom_api);
   http::IngestHandlerOptions ingest_options;
   ingest_options.max_decoded_bytes = cfg.max_body_bytes;
@@ -266,6 +288,9 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   scheduler.Stop();
   streams.CloseAll();
   server.Shutdown();
+  // Queries still waiting are dropped; running ones end within the query
+  // timeout. Their replies go to the stopped server, which still exists.
+  query_pool.Shutdown();
   if (graphite_listener) graphite_listener->Stop();
   (*db)->Close();
   log->info("msg=stopped duration_ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(
