@@ -6,6 +6,7 @@
 #include "http/prom_api.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <functional>
 #include <limits>
@@ -75,11 +76,14 @@ Response ErrorReply(const ApiError& e) {
   return MakeResponse(code, std::move(body));
 }
 
-Response Success(std::string_view data) {
-  std::string body = "{\"status\":\"success\",\"data\":";
-  body += data;
-  body += "}";
-  return MakeResponse(Status::ok, std::move(body));
+// The envelope is put around `data` in place: a query result can be
+// hundreds of megabytes, not to be copied again.
+Response Success(std::string data) {
+  constexpr std::string_view kPrefix = "{\"status\":\"success\",\"data\":";
+  data.reserve(data.size() + kPrefix.size() + 1);
+  data.insert(0, kPrefix);
+  data.push_back('}');
+  return MakeResponse(Status::ok, std::move(data));
 }
 
 ApiError InvalidParam(std::string_view param, absl::string_view message) {
@@ -259,12 +263,18 @@ void AppendPoint(int64_t t, double v, std::string* out) {
   out->push_back('[');
   AppendPromTimestamp(t, out);
   out->append(",\"");
-  out->append(query::promql::FormatNumber(v));
+  query::promql::AppendNumber(v, out);
   out->append("\"]");
 }
 
 std::string RenderResult(const QueryResult& r) {
-  std::string out = "{\"resultType\":\"";
+  std::string out;
+  // About 30 bytes a point ("[1700000000.123,\"12.345\"],"): one allocation
+  // instead of a doubling series of copies for a large result.
+  size_t points = r.vector.size() + 1;
+  for (const auto& s : r.matrix) points += s.points.size() + 4;
+  out.reserve(points * 32 + 64);
+  out = "{\"resultType\":\"";
   switch (r.type) {
     case query::promql::ValueType::kScalar:
       out += "scalar\",\"result\":";
@@ -625,7 +635,7 @@ Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn) {
     if (auto* e = std::get_if<ApiError>(&r)) {
       reply(ErrorReply(*e));
     } else {
-      reply(Success(std::get<std::string>(r)));
+      reply(Success(std::move(std::get<std::string>(r))));
     }
   };
 }
@@ -645,7 +655,7 @@ Handler WrapQuery(std::shared_ptr<const Shared> shared,
       if (auto* e = std::get_if<ApiError>(&r)) {
         reply(ErrorReply(*e));
       } else {
-        reply(Success(std::get<std::string>(r)));
+        reply(Success(std::move(std::get<std::string>(r))));
       }
     };
     base::WorkPool* pool = shared->options.query_pool;
@@ -666,9 +676,15 @@ void AppendPromTimestamp(int64_t ms, std::string* out) {
     out->push_back('-');
     ms = -ms;
   }
-  fmt::format_to(std::back_inserter(*out), "{}", ms / 1000);
-  int64_t frac = ms % 1000;
-  if (frac != 0) fmt::format_to(std::back_inserter(*out), ".{:03}", frac);
+  char buf[32];
+  char* end = std::to_chars(buf, buf + sizeof(buf), ms / 1000).ptr;
+  if (const int64_t frac = ms % 1000; frac != 0) {
+    *end++ = '.';
+    *end++ = static_cast<char>('0' + frac / 100);
+    *end++ = static_cast<char>('0' + frac / 10 % 10);
+    *end++ = static_cast<char>('0' + frac % 10);
+  }
+  out->append(buf, end);
 }
 
 void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions& options) {

@@ -27,4 +27,15 @@ inline std::vector<Sample> MergeNewerWins(const std::vector<Sample>& older,
   return out;
 }
 
+// The same into *acc: `newer` merged into it. Appends without copying *acc
+// when `newer` starts after it (blocks read in time order do).
+inline void MergeNewerWinsInto(std::vector<Sample>* acc, const std::vector<Sample>& newer) {
+  if (newer.empty()) return;
+  if (acc->empty() || acc->back().ts < newer.front().ts) {
+    acc->insert(acc->end(), newer.begin(), newer.end());
+    return;
+  }
+  *acc = MergeNewerWins(*acc, newer);
+}
+
 }  // namespace espy::model

@@ -185,37 +185,107 @@ std::string FormatDuration(int64_t ms) {
 }
 
 std::string FormatNumber(double v) {
-  if (std::isnan(v)) return "NaN";
-  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  std::string out;
+  AppendNumber(v, &out);
+  return out;
+}
+
+namespace {
+
+// The common case fast: a value with at most 6 decimals (counters, gauges
+// with a few decimals). If m / 10^k == v for the smallest such k, "m with k
+// decimals" is the shortest string that reads back as v (the division
+// rounds once, as parsing does), so it is what the general path prints; and
+// below 1e15 when scaled, m is the one integer that close to v * 10^k, so
+// scaling by 10^6 once and dropping trailing zeros finds it. False when the
+// value is not such a number.
+bool AppendShortDecimal(double v, std::string* out) {
+  static constexpr double kPow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
+  if (!(std::fabs(v) < 1e15) || v == 0) return false;
+  // Below 1e9 one scaling by 10^6 does; above, try the exponents in turn.
+  const int first = std::fabs(v) < 1e9 ? 6 : 0;
+  // Round to nearest by adding and removing 2^52 (exact below 2^52): much
+  // cheaper than std::nearbyint, which saves and restores the FP state.
+  constexpr double kTwo52 = 4503599627370496.0;
+  const double av = std::fabs(v);
+  for (int k = first; k < 7; ++k) {
+    const double scaled = av * kPow10[k];
+    if (scaled >= 1e15) return false;
+    const double m = (scaled + kTwo52) - kTwo52;
+    if (m / kPow10[k] != av) continue;
+    uint64_t im = static_cast<uint64_t>(m);
+    if (v < 0) out->push_back('-');
+    int decimals = k;
+    while (decimals > 0 && im % 10 == 0 && first == 6) {
+      im /= 10;
+      --decimals;
+    }
+    char buf[24];
+    char* end = std::to_chars(buf, buf + sizeof(buf), im).ptr;
+    const int n = static_cast<int>(end - buf);
+    if (decimals == 0) {
+      out->append(buf, end);
+    } else if (n > decimals) {
+      out->append(buf, n - decimals);
+      out->push_back('.');
+      out->append(buf + n - decimals, decimals);
+    } else {
+      out->append("0.");
+      out->append(static_cast<size_t>(decimals - n), '0');
+      out->append(buf, n);
+    }
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+void AppendNumber(double v, std::string* out) {
+  if (AppendShortDecimal(v, out)) return;
+  if (std::isnan(v)) {
+    out->append("NaN");
+    return;
+  }
+  if (std::isinf(v)) {
+    out->append(v > 0 ? "+Inf" : "-Inf");
+    return;
+  }
   // Shortest round-trip digits first (d.ddde±x), then laid out without an
   // exponent, padding with zeros as Go does (1e75 prints as 1 and 75 zeros,
-  // not as the double's exact decimal expansion).
+  // not as the double's exact decimal expansion). No allocation: this runs
+  // once per value of every query result.
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::scientific);
   std::string_view sci(buf, res.ptr - buf);
-  std::string out;
   if (sci.front() == '-') {
-    out += '-';
+    out->push_back('-');
     sci.remove_prefix(1);
   }
-  size_t e = sci.find('e');
-  std::string digits;
+  const size_t e = sci.find('e');
+  char digits[32];
+  size_t n = 0;
   for (char c : sci.substr(0, e)) {
-    if (c != '.') digits += c;
+    if (c != '.') digits[n++] = c;
   }
   int exp = 0;
   std::string_view exp_text = sci.substr(e + 1);
   if (exp_text.front() == '+') exp_text.remove_prefix(1);
   std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exp);
-  int point = exp + 1;  // digits before the decimal point
+  const int point = exp + 1;  // digits before the decimal point
+  const std::string_view d(digits, n);
   if (point <= 0) {
-    out += "0." + std::string(-point, '0') + digits;
-  } else if (point >= static_cast<int>(digits.size())) {
-    out += digits + std::string(point - digits.size(), '0');
+    out->append("0.");
+    out->append(static_cast<size_t>(-point), '0');
+    out->append(d);
+  } else if (point >= static_cast<int>(n)) {
+    out->append(d);
+    out->append(static_cast<size_t>(point) - n, '0');
   } else {
-    out += digits.substr(0, point) + "." + digits.substr(point);
+    out->append(d.substr(0, point));
+    out->push_back('.');
+    out->append(d.substr(point));
   }
-  return out;
 }
 
 }  // namespace espy::query::promql

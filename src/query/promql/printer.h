@@ -21,5 +21,7 @@ std::string FormatDuration(int64_t ms);
 // A float as Go's strconv.FormatFloat(v, 'f', -1, 64): the shortest digits
 // that read back exactly, never an exponent; +Inf, -Inf, NaN.
 std::string FormatNumber(double v);
+// FormatNumber(v) appended to *out, without allocating.
+void AppendNumber(double v, std::string* out);
 
 }  // namespace espy::query::promql

@@ -1,6 +1,9 @@
 #include "query/promql/printer.h"
 
+#include <charconv>
+#include <cmath>
 #include <limits>
+#include <random>
 
 #include "gtest/gtest.h"
 #include "query/promql/parser.h"
@@ -28,6 +31,24 @@ TEST(FormatDurationTest, RoundTripsThroughParseDuration) {
     auto back = ParseDuration(FormatDuration(ms));
     ASSERT_TRUE(back.ok()) << FormatDuration(ms);
     EXPECT_EQ(ms, *back);
+  }
+}
+
+TEST(FormatNumberTest, FastPathMatchesTheShortestFixedForm) {
+  // Below 1e15, the shortest fixed form that reads back (std::to_chars) is
+  // Go's 'f', -1 form; the fast path for few decimals must give the same.
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<double> mag(-12, 14);
+  std::uniform_int_distribution<int> decimals(0, 9);
+  for (int i = 0; i < 200'000; ++i) {
+    double v = std::pow(10.0, mag(rng)) * (rng() % 2 ? 1 : -1);
+    if (i % 2 == 0) {  // a value with few decimals, as counters and gauges have
+      const double scale = std::pow(10.0, decimals(rng));
+      v = std::round(v * scale) / scale;
+    }
+    char buf[64];
+    auto res = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed);
+    ASSERT_EQ(std::string(buf, res.ptr), FormatNumber(v)) << i;
   }
 }
 

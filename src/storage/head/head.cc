@@ -377,28 +377,28 @@ size_t Head::Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
       // Blocks were checksummed at open; a chunk that still fails to decode
       // is skipped rather than failing every read of the series.
       if (!e->block->Read(it->second, mint, maxt, &part).ok()) continue;
-      merged = model::MergeNewerWins(merged, part);
+      model::MergeNewerWinsInto(&merged, part);
     }
     {
       absl::MutexLock lock(&StripeFor(ref));
       if (s->extra != nullptr && !s->extra->frozen.empty()) {
         part.clear();
         for (const std::string& c : s->extra->frozen) DecodeInto(c, mint, maxt, &part);
-        merged = model::MergeNewerWins(merged, part);
+        model::MergeNewerWinsInto(&merged, part);
       }
       if (s->extra != nullptr && !s->extra->frozen_ooo.empty()) {
         part.clear();
         AppendRange(s->extra->frozen_ooo, mint, maxt, &part);
-        merged = model::MergeNewerWins(merged, part);
+        model::MergeNewerWinsInto(&merged, part);
       }
       part.clear();
       for (const std::string& c : s->chunks) DecodeInto(c, mint, maxt, &part);
       if (s->app.num_samples() > 0) DecodeInto(s->app.bytes(), mint, maxt, &part);
-      merged = model::MergeNewerWins(merged, part);
+      model::MergeNewerWinsInto(&merged, part);
       if (s->extra != nullptr && !s->extra->ooo.empty()) {
         part.clear();
         AppendRange(s->extra->ooo, mint, maxt, &part);
-        merged = model::MergeNewerWins(merged, part);
+        model::MergeNewerWinsInto(&merged, part);
       }
     }
     if (blocks_version_.load() == version) break;
@@ -480,7 +480,7 @@ void Head::Snapshot(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t min
         if (!x->frozen_ooo.empty()) {
           part.clear();
           AppendRange(x->frozen_ooo, mint, cover, &part);
-          frozen = model::MergeNewerWins(frozen, part);
+          model::MergeNewerWinsInto(&frozen, part);
         }
       }
       for (size_t k = 0; k < n + (has_app ? 1 : 0); ++k) {
@@ -498,9 +498,9 @@ void Head::Snapshot(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t min
       part.clear();
       // As in Read, a chunk that fails to decode skips the block.
       if (!b.block->Read(b.id, mint, cover, &part).ok()) continue;
-      snap->older_ = model::MergeNewerWins(snap->older_, part);
+      model::MergeNewerWinsInto(&snap->older_, part);
     }
-    if (!frozen.empty()) snap->older_ = model::MergeNewerWins(snap->older_, frozen);
+    model::MergeNewerWinsInto(&snap->older_, frozen);
     if (blocks_version_.load() == version) {
       snap->cover_ = cover;
       return;
