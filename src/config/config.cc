@@ -30,6 +30,9 @@ const std::vector<Setting>& ServeSettings() {
       {"query-timeout", "longest a PromQL query may run", "2m"},
       {"query-max-samples", "most samples a PromQL query may hold in memory", "50000000"},
       {"query-max-concurrency", "PromQL queries run at once (more wait); 0 = one per core", "0"},
+      {"query-cache-size",
+       "memory for cached range-query steps (a dashboard's sliding window), e.g. 64MiB; 0 = off",
+       "64MiB"},
       {"query-lookback-delta", "how far back an instant selector looks for a sample", "5m"},
       {"stream-max-connections", "most live-stream WebSocket clients", "1000"},
       {"stream-queue-points", "points queued per live-stream client before dropping", "10000"},
@@ -256,6 +259,10 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     if (!b.ok()) return wrap(b.status());
     if (*b < 1024) return wrap(absl::InvalidArgumentError("want at least 1KiB"));
     c->max_body_bytes = *b;
+  } else if (name == "query-cache-size") {
+    auto b = ParseBytes(value);
+    if (!b.ok()) return wrap(b.status());
+    c->query_cache_bytes = *b;
   } else if (name == "idle-timeout" || name == "io-timeout") {
     auto d = ParseDuration(value);
     if (!d.ok()) return wrap(d.status());

@@ -387,7 +387,13 @@ std::variant<std::string, ApiError> QueryRange(const Shared& s, const Params& p)
                                 "or instant Vector",
                                 query::promql::DocumentedTypeName(type))};
   }
-  absl::StatusOr<QueryResult> r = engine->Exec(*s.queryable, **expr, *start, *end, *step);
+  // nocache=1 (as VictoriaMetrics takes it) computes every step afresh.
+  const bool nocache = p.Get("nocache") == "1" || p.Get("nocache") == "true";
+  absl::StatusOr<QueryResult> r =
+      s.options.cache != nullptr && !nocache
+          ? s.options.cache->RangeQuery(*engine, *s.queryable, **expr, p.Get("query"), *start, *end,
+                                        *step, s.api.clock->NowMillis())
+          : engine->Exec(*s.queryable, **expr, *start, *end, *step);
   if (!r.ok()) return FromStatus(r.status());
   return RenderResult(*r);
 }
@@ -591,7 +597,10 @@ std::optional<ApiError> DeleteSeries(const Shared& s, const Params& p) {
   const int64_t mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
   const int64_t maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
   for (const std::vector<model::Matcher>& set : std::get<0>(sets)) {
-    if (absl::Status st = s.api.db->Delete(set, mint, maxt); !st.ok()) return FromStatus(st);
+    absl::Status st = s.api.db->Delete(set, mint, maxt);
+    // Even a failed delete may have hidden some samples already.
+    if (s.options.cache != nullptr) s.options.cache->Invalidate(mint);
+    if (!st.ok()) return FromStatus(st);
   }
   return std::nullopt;
 }

@@ -13,6 +13,7 @@
 #include "http/api.h"
 #include "http/router.h"
 #include "query/engine/engine.h"
+#include "query/engine/result_cache.h"
 
 namespace espy::http {
 
@@ -29,6 +30,9 @@ struct PromApiOptions {
   // Where /api/v1/query and query_range run; a query the pool refuses (too
   // many waiting) answers 503 "unavailable". Null: on the HTTP thread.
   base::WorkPool* query_pool = nullptr;
+  // Range queries reuse the kept steps of earlier ones here (unless the
+  // request says nocache=1); deletes invalidate it. Null: no caching.
+  query::engine::ResultCache* cache = nullptr;
 };
 
 // Registers the routes. `api.db` and `api.clock` must outlive the router.

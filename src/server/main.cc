@@ -210,8 +210,14 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   hub_options.max_connections = cfg.stream_max_connections;
   hub_options.max_queue_points = cfg.stream_queue_points;
   stream::Hub hub((*db)->head(), hub_options);
-  (*db)->SetCommitListener(
-      [&hub](const auto& batch, const auto& refs) { hub.Publish(batch, refs); });
+  query::engine::ResultCache query_cache({.max_bytes = cfg.query_cache_bytes});
+  (*db)->SetCommitListener([&hub, &query_cache](const auto& batch, const auto& refs) {
+    hub.Publish(batch, refs);
+    // A late sample can change cached range-query steps from its time on.
+    int64_t oldest = INT64_MAX;
+    for (const model::BatchSample& s : batch.samples) oldest = std::min(oldest, s.ts);
+    if (oldest != INT64_MAX) query_cache.Invalidate(oldest);
+  });
   http::StreamHandler streams({.hub = &hub, .logger = base::MakeLogger("stream", cfg.log_level)});
   streams.Register(router);
   http::RegisterBrowse(router, {.db = db->get(), .hub = &hub, .data_dir = cfg.data_dir});
@@ -226,6 +232,18 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   prom_api.engine.lookback_delta_ms = cfg.query_lookback_delta.count();
   prom_api.enable_admin_api = cfg.enable_admin_api;
   prom_api.query_pool = &query_pool;
+  prom_api.cache = &query_cache;
+  metrics.AddCollector([&query_cache] {
+    query::engine::ResultCache::Stats c = query_cache.stats();
+    return fmt::format(
+        "# HELP espy_query_cache_hits_total Range queries that reused cached steps.\n"
+        "# TYPE espy_query_cache_hits_total counter\nespy_query_cache_hits_total {}\n"
+        "# HELP espy_query_cache_misses_total Cacheable range queries computed in full.\n"
+        "# TYPE espy_query_cache_misses_total counter\nespy_query_cache_misses_total {}\n"
+        "# HELP espy_query_cache_bytes Memory held by cached range-query steps.\n"
+        "# TYPE espy_query_cache_bytes gauge\nespy_query_cache_bytes {}\n",
+        c.hits, c.misses, c.bytes);
+  });
   metrics.AddCollector([&query_pool] {
     base::WorkPool::Stats q = query_pool.stats();
     return fmt::format(
