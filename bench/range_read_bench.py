@@ -6,8 +6,9 @@ dirs, loads the same samples into both through Prometheus remote write (the quer
 workload: 10 metrics x --hosts hosts, here one sample a minute for 7 days), waits until each
 counts them all, then reads every raw sample back --reps times per target, alternating:
 
-  espy  GET /api/v1/query?query={job="bench"}[7d]   (a range selector: raw samples, JSON)
-  vm    GET /api/v1/export?match[]={job="bench"}      (raw samples, JSON lines)
+  espy        GET /api/v1/export?match[]={job="bench"}     (raw samples, JSON lines)
+  espy query  GET /api/v1/query?query={job="bench"}[7d]    (a range selector, Prometheus JSON)
+  vm          GET /api/v1/export?match[]={job="bench"}     (raw samples, JSON lines)
 
 and prints the median and best wall time and bytes of each (curl, output discarded).
 
@@ -77,11 +78,13 @@ def main():
             qb.log("%s: all %d samples counted" % (s.name, total))
         qb.wait_idle(servers)
         sel = '{job="bench"}'
+        export = "/api/v1/export?" + urllib.parse.urlencode(
+            {"match[]": sel, "start": end_s - DAYS * 86400, "end": end_s})
         urls = {
-            "espy": servers[0].base + "/api/v1/query?" + urllib.parse.urlencode(
+            "espy": servers[0].base + export,
+            "espy query": servers[0].base + "/api/v1/query?" + urllib.parse.urlencode(
                 {"query": "%s[%dd]" % (sel, DAYS), "time": end_s}),
-            "vm": servers[1].base + "/api/v1/export?" + urllib.parse.urlencode(
-                {"match[]": sel, "start": end_s - DAYS * 86400, "end": end_s}),
+            "vm": servers[1].base + export,
         }
         times = {name: [] for name in urls}
         sizes = {}
@@ -98,7 +101,7 @@ def main():
         for name in urls:
             t = sorted(times[name])
             med = t[len(t) // 2]
-            what = "query {job=\"bench\"}[7d]" if name == "espy" else "export"
+            what = "query {job=\"bench\"}[7d]" if name == "espy query" else "export"
             print("| %s | %s | %.2f | %.2f | %.0f | %s |" % (
                 name, what, med, t[0], sizes[name] / 1e6, "{:,.0f}".format(total / med)))
         ratio = sorted(times["vm"])[a.reps // 2] / sorted(times["espy"])[a.reps // 2]

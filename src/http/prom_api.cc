@@ -12,6 +12,7 @@
 #include <limits>
 #include <memory>
 #include <optional>
+#include <thread>
 #include <variant>
 
 #include "absl/container/btree_map.h"
@@ -488,6 +489,91 @@ std::variant<std::string, ApiError> SeriesHandler(const Shared& s, const Params&
   return out;
 }
 
+// GET/POST /api/v1/export, as VictoriaMetrics serves it: every raw sample
+// of the series matching any match[] in [start, end], one JSON object per
+// series and line: {"metric":{...},"values":[...],"timestamps":[...]}
+// (milliseconds). Staleness markers are left out; NaN and infinities are
+// written as the strings "NaN", "+Inf" and "-Inf". At most the engine's
+// max_samples samples (422 beyond): the body is built in memory.
+std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
+  ApiError err;
+  if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
+  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
+  if (!start) return err;
+  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
+  if (!end) return err;
+  if (*end < *start) return InvalidParam("end", "end timestamp must not be before start time");
+  auto sets = MatcherSets(p);
+  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
+  const storage::head::Head& head = s.api.db->head();
+  absl::btree_set<model::SeriesRef> unique;
+  for (const auto& set : std::get<0>(sets)) {
+    for (model::SeriesRef ref : head.Select(set)) unique.insert(ref);
+  }
+  std::vector<model::SeriesRef> refs(unique.begin(), unique.end());
+  std::sort(refs.begin(), refs.end(), [&head](model::SeriesRef a, model::SeriesRef b) {
+    return head.SeriesLabels(a) < head.SeriesLabels(b);
+  });
+  const int64_t mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
+  const int64_t maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
+  const size_t budget = static_cast<size_t>(std::max<int64_t>(0, s.options.engine.max_samples));
+  // Two halves of the series on two threads when there are enough: reading
+  // and formatting ten million samples is CPU work that both cores can share.
+  const size_t halves = refs.size() >= 64 && std::thread::hardware_concurrency() > 1 ? 2 : 1;
+  const size_t split = refs.size() / halves;
+  std::string parts[2];
+  size_t totals[2] = {0, 0};
+  auto render = [&](size_t part, size_t from, size_t to) {
+    std::string& out = parts[part];
+    size_t& total = totals[part];
+    std::vector<model::Sample> samples;
+    for (size_t k = from; k < to; ++k) {
+      samples.clear();
+      total += head.Read(refs[k], mint, maxt, budget - std::min(budget, total) + 1, &samples);
+      if (total > budget) return;
+      std::erase_if(samples, [](const model::Sample& x) { return model::IsStaleNaN(x.value); });
+      if (samples.empty()) continue;
+      if (out.empty()) out.reserve(std::min<size_t>(samples.size() * (to - from) * 32, 1 << 30));
+      out += "{\"metric\":";
+      AppendLabels(head.SeriesLabels(refs[k]), &out);
+      out += ",\"values\":[";
+      for (size_t i = 0; i < samples.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        const double v = samples[i].value;
+        if (std::isfinite(v)) {
+          query::promql::AppendNumber(v, &out);
+        } else {
+          out.push_back('"');
+          query::promql::AppendNumber(v, &out);
+          out.push_back('"');
+        }
+      }
+      out += "],\"timestamps\":[";
+      char buf[24];
+      for (size_t i = 0; i < samples.size(); ++i) {
+        if (i > 0) out.push_back(',');
+        out.append(buf, std::to_chars(buf, buf + sizeof(buf), samples[i].ts).ptr);
+      }
+      out += "]}\n";
+    }
+  };
+  if (halves == 2) {
+    std::thread second([&] { render(1, split, refs.size()); });
+    render(0, 0, split);
+    second.join();
+  } else {
+    render(0, 0, refs.size());
+  }
+  if (totals[0] + totals[1] > budget) {
+    return ApiError{ErrorType::kExecution,
+                    fmt::format("export would return more than {} samples "
+                                "(--query-max-samples); narrow match[] or start/end",
+                                budget)};
+  }
+  parts[0] += parts[1];
+  return std::move(parts[0]);
+}
+
 std::variant<std::string, ApiError> LabelsHandler(const Shared& s, const Params& p,
                                                   const std::string* value_of) {
   ApiError err;
@@ -649,20 +735,26 @@ Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn) {
   };
 }
 
-// As Wrap, with `fn` run on the query pool (when there is one).
+// As Wrap, with `fn` run on the query pool (when there is one); `raw`
+// answers fn's string as is (application/stream+json) instead of inside
+// the success envelope.
 Handler WrapQuery(std::shared_ptr<const Shared> shared,
-                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&)) {
-  return [shared, fn](const Request& req, Reply reply) {
+                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&),
+                  bool raw = false) {
+  return [shared, fn, raw](const Request& req, Reply reply) {
     ApiError err;
     std::optional<Params> p = Params::From(req, &err);
     if (!p) {
       reply(ErrorReply(err));
       return;
     }
-    auto run = [shared, fn, p = std::move(*p), reply]() {
+    auto run = [shared, fn, raw, p = std::move(*p), reply]() {
       std::variant<std::string, ApiError> r = fn(*shared, p);
       if (auto* e = std::get_if<ApiError>(&r)) {
         reply(ErrorReply(*e));
+      } else if (raw) {
+        reply(MakeResponse(Status::ok, std::move(std::get<std::string>(r)),
+                           "application/stream+json"));
       } else {
         reply(Success(std::move(std::get<std::string>(r))));
       }
@@ -706,6 +798,7 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
 
   router.Add("/api/v1/query", get_post, WrapQuery(s, &Query));
   router.Add("/api/v1/query_range", get_post, WrapQuery(s, &QueryRange));
+  router.Add("/api/v1/export", get_post, WrapQuery(s, &Export, /*raw=*/true));
   router.Add("/api/v1/series", get_post,
              Wrap(s, [](const Shared& s, const Params& p, const Request&) {
                return SeriesHandler(s, p);
