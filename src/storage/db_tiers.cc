@@ -132,6 +132,19 @@ absl::Status Db::OpenTiers() {
       state->levels[i].push_back(*std::move(t));
     }
   }
+  // Tiers kept under another --downsampling are not read: say so, since
+  // their raw data is gone.
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(options_.dir + "/tiers", ec)) {
+    bool configured = false;
+    for (size_t i = 0; i < options_.tiers.size(); ++i) configured |= e.path() == TierDir(i);
+    if (!configured && !fs::is_empty(e.path(), ec)) {
+      options_.logger->warn(
+          "msg=\"downsampled data of a tier not configured is not read\" dir={} "
+          "hint=\"set --downsampling to include its resolution\"",
+          e.path().string());
+    }
+  }
   // A downsampling a crash cut short: raw blocks that tier blocks were made from.
   // Finished when every tier that still keeps data that old has its block.
   const int64_t now = options_.clock->NowMillis();

@@ -3,8 +3,11 @@
 // and the recovery of a downsampling a crash cut short.
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "gtest/gtest.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "spdlog/spdlog.h"
 #include "storage/db.h"
 
 namespace espy::storage {
@@ -289,6 +292,22 @@ TEST_F(TierTest, CorruptTierBlockIsQuarantined) {
   Reopen();
   EXPECT_EQ(1, CountDirs("tiers/3600000ms"));
   EXPECT_EQ(1u, db_->stats().blocks_quarantined);
+}
+
+TEST_F(TierTest, TiersNoLongerConfiguredAreReportedAtOpen) {
+  WriteAndDownsample();
+  std::ostringstream log;
+  options_.logger = std::make_shared<spdlog::logger>(
+      "tier_test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  options_.tiers = {{kHour, 48 * kHour}};  // the 5-minute tier is dropped
+  Reopen();
+  db_.reset();  // no more log lines while reading it
+  const std::string text = log.str();
+  EXPECT_NE(std::string::npos,
+            text.find("downsampled data of a tier not configured is not read\" dir=" + dir_ +
+                      "/tiers/300000ms"))
+      << text;
+  EXPECT_EQ(std::string::npos, text.find("/tiers/3600000ms hint")) << text;
 }
 
 TEST_F(TierTest, BadTierOptionsAreRefused) {
