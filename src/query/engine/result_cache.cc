@@ -109,6 +109,7 @@ absl::StatusOr<QueryResult> ResultCache::RangeQuery(const Engine& engine, const 
     return engine.Exec(q, expr, start, end, step);
   }
   const std::string gk = GridKey(key, start, step);
+  const uint64_t generation = generation_.load(std::memory_order_acquire);
   Matrix kept;
   int64_t compute_from = start;
   {
@@ -143,7 +144,8 @@ absl::StatusOr<QueryResult> ResultCache::RangeQuery(const Engine& engine, const 
     e.matrix = Slice(result.matrix, e.from, e.to);
     e.bytes = BytesOf(e.matrix) + gk.size();
     absl::MutexLock lock(&mu_);
-    Store(std::move(e));
+    // A late write or a delete during the evaluation may not be in it.
+    if (generation_.load(std::memory_order_acquire) == generation) Store(std::move(e));
   }
   return result;
 }
@@ -152,8 +154,6 @@ void ResultCache::Store(Entry e) {
   if (e.bytes > options_.max_bytes) return;
   if (auto it = index_.find(e.key); it != index_.end()) Erase(it->second);
   bytes_ += e.bytes;
-  if (e.to > max_to_.load(std::memory_order_relaxed))
-    max_to_.store(e.to, std::memory_order_relaxed);
   lru_.push_front(std::move(e));
   index_[lru_.front().key] = lru_.begin();
   while (bytes_ > options_.max_bytes && !lru_.empty()) Erase(std::prev(lru_.end()));
@@ -166,9 +166,11 @@ void ResultCache::Erase(Lru::iterator it) {
 }
 
 void ResultCache::Invalidate(int64_t since_ms) {
-  // Most writes are newer than every kept step: no lock for them.
-  if (since_ms > max_to_.load(std::memory_order_relaxed)) return;
+  // Most writes are younger than any step that is kept or will be: every
+  // entry stops at most at now - recent_ms as of its query, and now grows.
+  if (since_ms > options_.clock->NowMillis() - options_.recent_ms) return;
   absl::MutexLock lock(&mu_);
+  generation_.fetch_add(1, std::memory_order_acq_rel);
   for (auto it = lru_.begin(); it != lru_.end();) {
     auto next = std::next(it);
     if (it->to >= since_ms) Erase(it);

@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "base/clock.h"
 #include "query/engine/engine.h"
 
 namespace espy::query::engine {
@@ -27,6 +28,7 @@ namespace espy::query::engine {
 struct ResultCacheOptions {
   size_t max_bytes = 64 << 20;        // least recently used entries go beyond this; 0: no caching
   int64_t recent_ms = 5 * 60 * 1000;  // steps younger than now - this are never kept
+  const base::Clock* clock = base::SystemClock::Get();  // "now" for Invalidate; must outlive
 };
 
 // Thread-safe.
@@ -43,7 +45,10 @@ class ResultCache {
                                          int64_t start, int64_t end, int64_t step, int64_t now_ms);
 
   // Drops every entry whose kept steps reach back to `since_ms` or later: a
-  // sample at since_ms (written late, or deleted) can change them.
+  // sample at since_ms (written late, or deleted) can change them. A query
+  // being evaluated meanwhile keeps nothing, as it may have read from
+  // before the change. Cheap (no lock) for samples younger than
+  // now - recent_ms, which no kept step can see.
   void Invalidate(int64_t since_ms);
 
   struct Stats {
@@ -77,8 +82,8 @@ class ResultCache {
   size_t bytes_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t hits_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t misses_ ABSL_GUARDED_BY(mu_) = 0;
-  // At least the newest kept step of any entry (not lowered on erase).
-  std::atomic<int64_t> max_to_{INT64_MIN};
+  // Bumped by every Invalidate that may touch kept steps.
+  std::atomic<uint64_t> generation_{0};
 };
 
 // Whether a range query's steps may be kept: each step's value must not

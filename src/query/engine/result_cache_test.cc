@@ -97,6 +97,45 @@ TEST_F(ResultCacheTest, ALateSampleInvalidatesTheStepsItChanges) {
   Run(cache, q, kHour, 3 * kHour, 6 * kHour);
 }
 
+// A store on which a late write lands while a query reads it.
+class WriteDuringSelect : public Queryable {
+ public:
+  WriteDuringSelect(const Queryable* inner, ResultCache* cache) : inner_(inner), cache_(cache) {}
+  absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<model::Matcher>& matchers,
+                                                    const SelectHints& hints) const override {
+    auto set = inner_->Select(matchers, hints);
+    cache_->Invalidate(2 * kHour);
+    return set;
+  }
+
+ private:
+  const Queryable* inner_;
+  ResultCache* cache_;
+};
+
+TEST_F(ResultCacheTest, AQueryDuringALateWriteKeepsNothing) {
+  ResultCache cache({});
+  WriteDuringSelect racing(&store_, &cache);
+  auto expr = promql::ParseExpr("req");
+  ASSERT_TRUE(expr.ok());
+  ASSERT_TRUE(
+      cache.RangeQuery(engine_, racing, **expr, "req", kHour, 3 * kHour, kMin, 6 * kHour).ok());
+  EXPECT_EQ(0u, cache.stats().entries);
+  // Without the write, the same query is kept.
+  Run(cache, "req", kHour, 3 * kHour, 6 * kHour);
+  EXPECT_EQ(1u, cache.stats().entries);
+}
+
+TEST_F(ResultCacheTest, RecentWritesInvalidateNothing) {
+  base::FakeClock clock(6 * kHour);
+  ResultCache cache({.recent_ms = 5 * kMin, .clock = &clock});
+  Run(cache, "req", kHour, 3 * kHour, 6 * kHour);
+  cache.Invalidate(6 * kHour - kMin);  // younger than any step that is kept
+  EXPECT_EQ(1u, cache.stats().entries);
+  cache.Invalidate(3 * kHour);
+  EXPECT_EQ(0u, cache.stats().entries);
+}
+
 TEST_F(ResultCacheTest, QueriesThatDependOnTheirRangeAreNotCached) {
   ResultCache cache({});
   for (const std::string q : {"req @ start()", "rate(req[5m] @ end())", "req @ 3600",
