@@ -12,7 +12,6 @@
 #include <limits>
 #include <memory>
 #include <optional>
-#include <thread>
 #include <variant>
 
 #include "absl/container/btree_map.h"
@@ -489,13 +488,14 @@ std::variant<std::string, ApiError> SeriesHandler(const Shared& s, const Params&
   return out;
 }
 
-// GET/POST /api/v1/export, as VictoriaMetrics serves it: every raw sample
-// of the series matching any match[] in [start, end], one JSON object per
-// series and line: {"metric":{...},"values":[...],"timestamps":[...]}
-// (milliseconds). Staleness markers are left out; NaN and infinities are
-// written as the strings "NaN", "+Inf" and "-Inf". At most the engine's
-// max_samples samples (422 beyond): the body is built in memory.
-std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
+// The series selection of export and delete: match[] (required), and
+// [start, end] (default: all time) as inclusive int64 bounds.
+struct Selection {
+  std::vector<std::vector<model::Matcher>> sets;
+  int64_t mint = 0;
+  int64_t maxt = 0;
+};
+std::variant<Selection, ApiError> ParseSelection(const Params& p) {
   ApiError err;
   if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
   std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
@@ -505,73 +505,70 @@ std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
   if (*end < *start) return InvalidParam("end", "end timestamp must not be before start time");
   auto sets = MatcherSets(p);
   if (auto* e = std::get_if<ApiError>(&sets)) return *e;
+  // kMinTime/kMaxTime stand for "no bound" here as in the other handlers.
+  Selection x;
+  x.sets = std::move(std::get<0>(sets));
+  x.mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
+  x.maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
+  return x;
+}
+
+// GET/POST /api/v1/export, as VictoriaMetrics serves it: every raw sample
+// of the series matching any match[] in [start, end], one JSON object per
+// series and line: {"metric":{...},"values":[...],"timestamps":[...]}
+// (milliseconds). Staleness markers are left out; NaN and infinities are
+// written as the strings "NaN", "+Inf" and "-Inf". At most the engine's
+// max_samples samples (422 beyond): the body is built in memory.
+std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
+  auto sel = ParseSelection(p);
+  if (auto* e = std::get_if<ApiError>(&sel)) return *e;
+  const Selection& x = std::get<Selection>(sel);
   const storage::head::Head& head = s.api.db->head();
   absl::btree_set<model::SeriesRef> unique;
-  for (const auto& set : std::get<0>(sets)) {
+  for (const auto& set : x.sets) {
     for (model::SeriesRef ref : head.Select(set)) unique.insert(ref);
   }
   std::vector<model::SeriesRef> refs(unique.begin(), unique.end());
-  std::sort(refs.begin(), refs.end(), [&head](model::SeriesRef a, model::SeriesRef b) {
-    return head.SeriesLabels(a) < head.SeriesLabels(b);
-  });
-  const int64_t mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
-  const int64_t maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
+  head.SortByLabels(&refs);
   const size_t budget = static_cast<size_t>(std::max<int64_t>(0, s.options.engine.max_samples));
-  // Two halves of the series on two threads when there are enough: reading
-  // and formatting ten million samples is CPU work that both cores can share.
-  const size_t halves = refs.size() >= 64 && std::thread::hardware_concurrency() > 1 ? 2 : 1;
-  const size_t split = refs.size() / halves;
-  std::string parts[2];
-  size_t totals[2] = {0, 0};
-  auto render = [&](size_t part, size_t from, size_t to) {
-    std::string& out = parts[part];
-    size_t& total = totals[part];
-    std::vector<model::Sample> samples;
-    for (size_t k = from; k < to; ++k) {
-      samples.clear();
-      total += head.Read(refs[k], mint, maxt, budget - std::min(budget, total) + 1, &samples);
-      if (total > budget) return;
-      std::erase_if(samples, [](const model::Sample& x) { return model::IsStaleNaN(x.value); });
-      if (samples.empty()) continue;
-      if (out.empty()) out.reserve(std::min<size_t>(samples.size() * (to - from) * 32, 1 << 30));
-      out += "{\"metric\":";
-      AppendLabels(head.SeriesLabels(refs[k]), &out);
-      out += ",\"values\":[";
-      for (size_t i = 0; i < samples.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        const double v = samples[i].value;
-        if (std::isfinite(v)) {
-          query::promql::AppendNumber(v, &out);
-        } else {
-          out.push_back('"');
-          query::promql::AppendNumber(v, &out);
-          out.push_back('"');
-        }
-      }
-      out += "],\"timestamps\":[";
-      char buf[24];
-      for (size_t i = 0; i < samples.size(); ++i) {
-        if (i > 0) out.push_back(',');
-        out.append(buf, std::to_chars(buf, buf + sizeof(buf), samples[i].ts).ptr);
-      }
-      out += "]}\n";
+  std::string out;
+  std::vector<model::Sample> samples;
+  size_t total = 0;
+  for (model::SeriesRef ref : refs) {
+    samples.clear();
+    total += head.Read(ref, x.mint, x.maxt, budget - std::min(budget, total) + 1, &samples);
+    if (total > budget) {
+      return ApiError{ErrorType::kExecution,
+                      fmt::format("export would return more than {} samples "
+                                  "(--query-max-samples); narrow match[] or start/end",
+                                  budget)};
     }
-  };
-  if (halves == 2) {
-    std::thread second([&] { render(1, split, refs.size()); });
-    render(0, 0, split);
-    second.join();
-  } else {
-    render(0, 0, refs.size());
+    std::erase_if(samples, [](const model::Sample& v) { return model::IsStaleNaN(v.value); });
+    if (samples.empty()) continue;
+    if (out.empty()) out.reserve(std::min<size_t>(samples.size() * refs.size() * 32, 1 << 30));
+    out += "{\"metric\":";
+    AppendLabels(head.SeriesLabels(ref), &out);
+    out += ",\"values\":[";
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      const double v = samples[i].value;
+      if (std::isfinite(v)) {
+        query::promql::AppendNumber(v, &out);
+      } else {
+        out.push_back('"');
+        query::promql::AppendNumber(v, &out);
+        out.push_back('"');
+      }
+    }
+    out += "],\"timestamps\":[";
+    char buf[24];
+    for (size_t i = 0; i < samples.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      out.append(buf, std::to_chars(buf, buf + sizeof(buf), samples[i].ts).ptr);
+    }
+    out += "]}\n";
   }
-  if (totals[0] + totals[1] > budget) {
-    return ApiError{ErrorType::kExecution,
-                    fmt::format("export would return more than {} samples "
-                                "(--query-max-samples); narrow match[] or start/end",
-                                budget)};
-  }
-  parts[0] += parts[1];
-  return std::move(parts[0]);
+  return out;
 }
 
 std::variant<std::string, ApiError> LabelsHandler(const Shared& s, const Params& p,
@@ -670,22 +667,13 @@ std::string TsdbStatus(const Shared& s) {
 // POST /api/v1/admin/tsdb/delete_series: every match[] selector, over
 // [start, end] (default: all time). Durable before the 204.
 std::optional<ApiError> DeleteSeries(const Shared& s, const Params& p) {
-  ApiError err;
-  if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
-  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
-  if (!start) return err;
-  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
-  if (!end) return err;
-  if (*end < *start) return InvalidParam("end", "end timestamp must not be before start time");
-  auto sets = MatcherSets(p);
-  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
-  // kMinTime/kMaxTime stand for "no bound" here as in the other handlers.
-  const int64_t mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
-  const int64_t maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
-  for (const std::vector<model::Matcher>& set : std::get<0>(sets)) {
-    absl::Status st = s.api.db->Delete(set, mint, maxt);
+  auto sel = ParseSelection(p);
+  if (auto* e = std::get_if<ApiError>(&sel)) return *e;
+  const Selection& x = std::get<Selection>(sel);
+  for (const std::vector<model::Matcher>& set : x.sets) {
+    absl::Status st = s.api.db->Delete(set, x.mint, x.maxt);
     // Even a failed delete may have hidden some samples already.
-    if (s.options.cache != nullptr) s.options.cache->Invalidate(mint);
+    if (s.options.cache != nullptr) s.options.cache->Invalidate(x.mint);
     if (!st.ok()) return FromStatus(st);
   }
   return std::nullopt;
@@ -718,48 +706,35 @@ Handler WrapAdmin(std::shared_ptr<const Shared> shared,
 using ApiFn = std::function<std::variant<std::string, ApiError>(const Shared&, const Params&,
                                                                 const Request&)>;
 
-Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn) {
-  return [shared, fn](const Request& req, Reply reply) {
-    ApiError err;
-    std::optional<Params> p = Params::From(req, &err);
-    if (!p) {
-      reply(ErrorReply(err));
-      return;
-    }
-    std::variant<std::string, ApiError> r = fn(*shared, *p, req);
-    if (auto* e = std::get_if<ApiError>(&r)) {
-      reply(ErrorReply(*e));
-    } else {
-      reply(Success(std::move(std::get<std::string>(r))));
-    }
-  };
-}
+// How Wrap runs a handler: on the query pool (when there is one), and
+// whether its string is the body as is (application/stream+json) rather
+// than the `data` of the success envelope.
+struct RunOptions {
+  bool on_query_pool = false;
+  bool raw = false;
+};
 
-// As Wrap, with `fn` run on the query pool (when there is one); `raw`
-// answers fn's string as is (application/stream+json) instead of inside
-// the success envelope.
-Handler WrapQuery(std::shared_ptr<const Shared> shared,
-                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&),
-                  bool raw = false) {
-  return [shared, fn, raw](const Request& req, Reply reply) {
+Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn, RunOptions how = {}) {
+  return [shared, fn, how](const Request& req, Reply reply) {
     ApiError err;
     std::optional<Params> p = Params::From(req, &err);
     if (!p) {
       reply(ErrorReply(err));
       return;
     }
-    auto run = [shared, fn, raw, p = std::move(*p), reply]() {
-      std::variant<std::string, ApiError> r = fn(*shared, p);
+    // `req` stays valid until `reply` is called.
+    auto run = [shared, fn, how, p = std::move(*p), &req, reply]() {
+      std::variant<std::string, ApiError> r = fn(*shared, p, req);
       if (auto* e = std::get_if<ApiError>(&r)) {
         reply(ErrorReply(*e));
-      } else if (raw) {
+      } else if (how.raw) {
         reply(MakeResponse(Status::ok, std::move(std::get<std::string>(r)),
                            "application/stream+json"));
       } else {
         reply(Success(std::move(std::get<std::string>(r))));
       }
     };
-    base::WorkPool* pool = shared->options.query_pool;
+    base::WorkPool* pool = how.on_query_pool ? shared->options.query_pool : nullptr;
     if (pool == nullptr) {
       run();
     } else if (!pool->TrySubmit(run)) {
@@ -768,6 +743,15 @@ Handler WrapQuery(std::shared_ptr<const Shared> shared,
           fmt::format("too many queries waiting ({} running); retry later", pool->threads())}));
     }
   };
+}
+
+// A handler that needs only the parameters, run on the query pool.
+Handler WrapQuery(std::shared_ptr<const Shared> shared,
+                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&),
+                  bool raw = false) {
+  return Wrap(std::move(shared),
+              [fn](const Shared& s, const Params& p, const Request&) { return fn(s, p); },
+              {.on_query_pool = true, .raw = raw});
 }
 
 }  // namespace

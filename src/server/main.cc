@@ -213,6 +213,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   query::engine::ResultCache query_cache({.max_bytes = cfg.query_cache_bytes});
   (*db)->SetCommitListener([&hub, &query_cache](const auto& batch, const auto& refs) {
     hub.Publish(batch, refs);
+    if (!query_cache.enabled()) return;
     // A late sample can change cached range-query steps from its time on.
     int64_t oldest = INT64_MAX;
     for (const model::BatchSample& s : batch.samples) oldest = std::min(oldest, s.ts);

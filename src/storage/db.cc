@@ -656,13 +656,8 @@ absl::Status Db::Delete(const std::vector<model::Matcher>& matchers, int64_t min
     for (model::SeriesRef ref : refs) {
       auto it = e->id_of_ref.find(ref);
       if (it == e->id_of_ref.end()) continue;
-      std::span<const block::ChunkRef> chunks = e->block->Chunks(it->second);
-      if (chunks.empty()) continue;
-      // Clamped to the series' data, as Prometheus does: it keeps the file small.
-      const int64_t lo = std::max(mint, chunks.front().mint);
-      const int64_t hi = std::min(maxt, chunks.back().maxt);
-      if (lo > hi) continue;
-      add[it->second].Add({lo, hi});
+      int64_t lo = mint, hi = maxt;
+      if (e->block->ClampToData(it->second, &lo, &hi)) add[it->second].Add({lo, hi});
     }
     if (add.empty()) continue;
     ESPY_RETURN_IF_ERROR(e->block->AddTombstones(add));

@@ -149,6 +149,7 @@ absl::Status Db::OpenTiers() {
   // Finished when every tier that still keeps data that old has its block.
   const int64_t now = options_.clock->NowMillis();
   std::vector<uint64_t> finished;
+  std::vector<std::string> finished_names;
   for (const auto& e : head_.Blocks()) {
     const uint64_t seq = e->block->meta().seq;
     bool listed = false, complete = true;
@@ -162,6 +163,7 @@ absl::Status Db::OpenTiers() {
     if (!listed) continue;
     if (complete) {
       finished.push_back(seq);
+      finished_names.push_back(e->block->meta().DirName());
       options_.logger->warn("msg=\"finishing an interrupted downsampling\" block={}",
                             e->block->meta().DirName());
       continue;
@@ -181,14 +183,8 @@ absl::Status Db::OpenTiers() {
       state->raw_from = std::max(state->raw_from, t->block->meta().maxt + 1);
     }
   }
-  std::vector<std::string> names;
-  for (const auto& e : head_.Blocks()) {
-    if (std::find(finished.begin(), finished.end(), e->block->meta().seq) != finished.end()) {
-      names.push_back(e->block->meta().DirName());
-    }
-  }
   SwapTiers(std::move(state), finished);
-  for (const std::string& name : names) RemoveBlockDir(name);
+  for (const std::string& name : finished_names) RemoveBlockDir(name);
   return absl::OkStatus();
 }
 
@@ -309,11 +305,8 @@ absl::Status Db::DeleteFromTiers(const index::Postings& refs, int64_t mint, int6
         auto it = t->ids.find(ref);
         if (it == t->ids.end()) continue;
         for (uint32_t id : it->second) {
-          std::span<const block::ChunkRef> chunks = t->block->Chunks(id);
-          if (chunks.empty()) continue;
-          const int64_t lo = std::max(mint, chunks.front().mint);
-          const int64_t hi = std::min(maxt, chunks.back().maxt);
-          if (lo <= hi) add[id].Add({lo, hi});
+          int64_t lo = mint, hi = maxt;
+          if (t->block->ClampToData(id, &lo, &hi)) add[id].Add({lo, hi});
         }
       }
       if (!add.empty()) ESPY_RETURN_IF_ERROR(t->block->AddTombstones(add));

@@ -114,6 +114,28 @@ class TierTest : public ::testing::Test {
     return out;
   }
   model::SeriesRef Ref(const std::string& host) { return db_->head().Lookup(Cpu(host)); }
+  // Writes 60 h of host "a", cuts and compacts it while nothing is old
+  // enough to downsample, keeps a copy of the raw blocks in "saved/", then
+  // moves time on and downsamples them.
+  void DownsampleKeepingACopyOfTheRawBlocks() {
+    clock_.Set(0);
+    Write("a", Samples("a", 0, 60 * kHour));
+    ASSERT_TRUE(db_->FlushHead().ok());
+    ASSERT_TRUE(db_->Maintain().ok());
+    fs::copy(dir_ + "/blocks", dir_ + "/saved", fs::copy_options::recursive);
+    clock_.Set(72 * kHour);
+    ASSERT_TRUE(db_->Maintain().ok());
+    ASSERT_EQ(2u, db_->stats().blocks_downsampled);
+  }
+  // With the Db closed: the raw blocks downsampling deleted come back, as if
+  // a crash had come before their deletion.
+  void PutTheRawBlocksBack() {
+    for (const auto& e : fs::directory_iterator(dir_ + "/saved")) {
+      fs::path to = fs::path(dir_) / "blocks" / e.path().filename();
+      if (!fs::exists(to)) fs::copy(e.path(), to, fs::copy_options::recursive);
+    }
+    fs::remove_all(dir_ + "/saved");
+  }
   int CountDirs(const std::string& sub) {
     int n = 0;
     std::error_code ec;
@@ -229,44 +251,19 @@ TEST_F(TierTest, DeleteRemovesBuckets) {
 }
 
 TEST_F(TierTest, ACrashAfterEveryTierWasWrittenIsFinishedAtOpen) {
-  // Cut and compacted at a time when nothing is old enough to downsample.
-  clock_.Set(0);
-  Write("a", Samples("a", 0, 60 * kHour));
-  ASSERT_TRUE(db_->FlushHead().ok());
-  ASSERT_TRUE(db_->Maintain().ok());
-  fs::copy(dir_ + "/blocks", dir_ + "/saved", fs::copy_options::recursive);
-  clock_.Set(72 * kHour);
-  ASSERT_TRUE(db_->Maintain().ok());
-  ASSERT_EQ(2u, db_->stats().blocks_downsampled);
+  ASSERT_NO_FATAL_FAILURE(DownsampleKeepingACopyOfTheRawBlocks());
   std::vector<tier::Bucket> want = Buckets("a", 2, 0, 60 * kHour);
   db_.reset();
-  // Put the raw blocks back, as if the crash came before they were deleted.
-  for (const auto& e : fs::directory_iterator(dir_ + "/saved")) {
-    fs::path to = fs::path(dir_) / "blocks" / e.path().filename();
-    if (!fs::exists(to)) fs::copy(e.path(), to, fs::copy_options::recursive);
-  }
-  fs::remove_all(dir_ + "/saved");
+  PutTheRawBlocksBack();
   Reopen();
   ExpectSame(want, Buckets("a", 2, 0, 60 * kHour));
   EXPECT_TRUE(Raw("a", 0, 48 * kHour - 1).empty());
 }
 
 TEST_F(TierTest, ACrashBetweenTiersIsUndoneAtOpen) {
-  // Cut and compacted at a time when nothing is old enough to downsample.
-  clock_.Set(0);
-  Write("a", Samples("a", 0, 60 * kHour));
-  ASSERT_TRUE(db_->FlushHead().ok());
-  ASSERT_TRUE(db_->Maintain().ok());
-  fs::copy(dir_ + "/blocks", dir_ + "/saved", fs::copy_options::recursive);
-  clock_.Set(72 * kHour);
-  ASSERT_TRUE(db_->Maintain().ok());
-  ASSERT_EQ(2u, db_->stats().blocks_downsampled);
+  ASSERT_NO_FATAL_FAILURE(DownsampleKeepingACopyOfTheRawBlocks());
   db_.reset();
-  for (const auto& e : fs::directory_iterator(dir_ + "/saved")) {
-    fs::path to = fs::path(dir_) / "blocks" / e.path().filename();
-    if (!fs::exists(to)) fs::copy(e.path(), to, fs::copy_options::recursive);
-  }
-  fs::remove_all(dir_ + "/saved");
+  PutTheRawBlocksBack();
   // The hourly tier never got its blocks.
   fs::remove_all(dir_ + "/tiers/3600000ms");
   Reopen();

@@ -9,6 +9,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <map>
 
 #include "gtest/gtest.h"
@@ -76,57 +77,66 @@ class CrashTest : public ::testing::TestWithParam<std::string> {
     return o;
   }
 
+  // Forks a child that opens `options`, writes the workload (each batch
+  // acknowledged), then runs `then`, which must end at an armed crash
+  // point's SIGKILL; checks that it did. Exit codes: 2 open, 3 write, 4/6
+  // `then`'s own steps, 5 the crash point was not reached.
+  void WriteInAChildUntilKilled(const DbOptions& options, const std::function<void(Db&)>& then) {
+    pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      auto db = Db::Open(options);
+      if (!db.ok()) ::_exit(2);
+      Workload([&](model::SampleBatch b) {
+        if (!(*db)->CommitAndWait(std::move(b)).ok()) ::_exit(3);
+      });
+      then(**db);
+      ::_exit(5);
+    }
+    int status = 0;
+    ASSERT_EQ(pid, ::waitpid(pid, &status, 0));
+    ASSERT_TRUE(WIFSIGNALED(status)) << "child exit code " << WEXITSTATUS(status);
+    ASSERT_EQ(SIGKILL, WTERMSIG(status));
+  }
+
   std::string dir_;
   base::FakeClock clock_;
 };
 
 TEST_P(CrashTest, NoAcknowledgedSampleLostOrDuplicated) {
   const std::string point = GetParam();
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    // Child: write everything (each batch acknowledged), then run the
-    // background work with the crash point armed.
-    auto db = Db::Open(Options(6 * kHour));
-    if (!db.ok()) ::_exit(2);
-    Workload([&](model::SampleBatch b) {
-      if (!(*db)->CommitAndWait(std::move(b)).ok()) ::_exit(3);
-    });
+  WriteInAChildUntilKilled(Options(6 * kHour), [&](Db& db) {
     // Retention needs an expired block: first persist, then move time on.
     if (point == "block_delete_after_rename") {
-      if (!(*db)->Maintain().ok()) ::_exit(4);
+      if (!db.Maintain().ok()) ::_exit(4);
       clock_.Set(40 * kHour);
     }
     if (point == "wal_truncate_before_remove") {
-      if (!(*db)->Maintain().ok()) ::_exit(4);  // first cut: nothing to truncate yet
-      (*db)->CommitAndWait(Batch(0, 7 * kHour, 1)).IgnoreError();
+      if (!db.Maintain().ok()) ::_exit(4);  // first cut: nothing to truncate yet
+      db.CommitAndWait(Batch(0, 7 * kHour, 1)).IgnoreError();
     }
     if (point == "compact_after_rename") {
       // Two overlapping blocks for [0, 2h): the second holds a late overwrite.
-      if (!(*db)->Maintain().ok()) ::_exit(4);
-      if (!(*db)->CommitAndWait(Batch(1, 10 * kMinute, -1000)).ok()) ::_exit(3);
-      if (!(*db)->FlushHead().ok()) ::_exit(4);
+      if (!db.Maintain().ok()) ::_exit(4);
+      if (!db.CommitAndWait(Batch(1, 10 * kMinute, -1000)).ok()) ::_exit(3);
+      if (!db.FlushHead().ok()) ::_exit(4);
     }
     if (point == "clean_tombstones_after_rename" || point == "tombstones_write_before_rename") {
-      if (!(*db)->Maintain().ok()) ::_exit(4);
+      if (!db.Maintain().ok()) ::_exit(4);
     }
     if (point == "clean_tombstones_after_rename") {
-      if (!(*db)->Delete(Host(kDeletedHost), kDeleteFrom, kDeleteTo).ok()) ::_exit(6);
+      if (!db.Delete(Host(kDeletedHost), kDeleteFrom, kDeleteTo).ok()) ::_exit(6);
     }
     ::setenv("ESPY_CRASH_AT", point.c_str(), 1);
-    if (point == "clean_tombstones_after_rename") (void)(*db)->CleanTombstones();
+    if (point == "clean_tombstones_after_rename") (void)db.CleanTombstones();
     if (point == "tombstones_write_before_rename") {
       // Killed before the delete is acknowledged: nothing of it may show.
-      (void)(*db)->Delete(Host(kDeletedHost), kDeleteFrom, kDeleteTo);
+      (void)db.Delete(Host(kDeletedHost), kDeleteFrom, kDeleteTo);
     }
-    (void)(*db)->Maintain();
-    (void)(*db)->FlushHead();
-    ::_exit(5);  // the crash point was not reached
-  }
-  int status = 0;
-  ASSERT_EQ(pid, ::waitpid(pid, &status, 0));
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit code " << WEXITSTATUS(status);
-  ASSERT_EQ(SIGKILL, WTERMSIG(status));
+    (void)db.Maintain();
+    (void)db.FlushHead();
+  });
+  if (HasFatalFailure()) return;
 
   std::map<int, std::map<int64_t, double>> want = Workload([](model::SampleBatch) {});
   if (point == "wal_truncate_before_remove") want[0][7 * kHour] = 1;
@@ -195,26 +205,15 @@ class DownsampleCrashTest : public CrashTest {
 TEST_P(DownsampleCrashTest, EverySampleCountedOnce) {
   const std::string point = GetParam();
   constexpr int64_t kNow = 12 * kHour;
-  pid_t pid = ::fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    // Written, persisted and compacted while nothing is old enough to
-    // downsample; then time moves on and downsampling is killed.
-    auto db = Db::Open(TierOptions(0));
-    if (!db.ok()) ::_exit(2);
-    Workload([&](model::SampleBatch b) {
-      if (!(*db)->CommitAndWait(std::move(b)).ok()) ::_exit(3);
-    });
-    if (!(*db)->FlushHead().ok() || !(*db)->Maintain().ok()) ::_exit(4);
+  // Written, persisted and compacted while nothing is old enough to
+  // downsample; then time moves on and downsampling is killed.
+  WriteInAChildUntilKilled(TierOptions(0), [&](Db& db) {
+    if (!db.FlushHead().ok() || !db.Maintain().ok()) ::_exit(4);
     clock_.Set(kNow);
     ::setenv("ESPY_CRASH_AT", point.c_str(), 1);
-    (void)(*db)->Maintain();
-    ::_exit(5);  // the crash point was not reached
-  }
-  int status = 0;
-  ASSERT_EQ(pid, ::waitpid(pid, &status, 0));
-  ASSERT_TRUE(WIFSIGNALED(status)) << "child exit code " << WEXITSTATUS(status);
-  ASSERT_EQ(SIGKILL, WTERMSIG(status));
+    (void)db.Maintain();
+  });
+  if (HasFatalFailure()) return;
 
   std::map<int, std::map<int64_t, double>> want = Workload([](model::SampleBatch) {});
   for (int round = 0; round < 2; ++round) {

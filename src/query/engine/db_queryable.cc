@@ -88,16 +88,14 @@ int64_t DbQueryable::Resolution(const SelectHints& hints) const {
 
 absl::StatusOr<std::unique_ptr<SeriesSet>> DbQueryable::Select(
     const std::vector<model::Matcher>& matchers, const SelectHints& hints) const {
-  if (hints.resolution > 0 && Level(hints) == 0) {
+  const int level = Level(hints);
+  if (hints.resolution > 0 && level == 0) {
     return absl::InvalidArgumentError(
         fmt::format("no downsampling tier has a resolution of {}ms", hints.resolution));
   }
-  const storage::head::Head& head = db_->head();
-  std::vector<model::SeriesRef> refs = head.Select(matchers);
-  std::sort(refs.begin(), refs.end(), [&head](model::SeriesRef a, model::SeriesRef b) {
-    return head.SeriesLabels(a) < head.SeriesLabels(b);
-  });
-  return std::make_unique<DbSeriesSet>(db_, std::move(refs), hints, Level(hints));
+  std::vector<model::SeriesRef> refs = db_->head().Select(matchers);
+  db_->head().SortByLabels(&refs);
+  return std::make_unique<DbSeriesSet>(db_, std::move(refs), hints, level);
 }
 
 }  // namespace espy::query::engine

@@ -2,8 +2,6 @@
 // labels (the engine's contract), reads samples on demand.
 #include "query/engine/head_queryable.h"
 
-#include <algorithm>
-
 namespace espy::query::engine {
 namespace {
 
@@ -36,9 +34,7 @@ class HeadSeriesSet : public SeriesSet {
 absl::StatusOr<std::unique_ptr<SeriesSet>> HeadQueryable::Select(
     const std::vector<model::Matcher>& matchers, const SelectHints& hints) const {
   std::vector<model::SeriesRef> refs = head_->Select(matchers);
-  std::sort(refs.begin(), refs.end(), [this](model::SeriesRef a, model::SeriesRef b) {
-    return head_->SeriesLabels(a) < head_->SeriesLabels(b);
-  });
+  head_->SortByLabels(&refs);
   return std::make_unique<HeadSeriesSet>(head_, std::move(refs), hints);
 }
 

@@ -58,7 +58,7 @@ class ResultCache {
     uint64_t bytes = 0;
   };
   Stats stats() const;
-  int64_t recent_ms() const { return options_.recent_ms; }
+  bool enabled() const { return options_.max_bytes > 0; }
 
  private:
   struct Entry {

@@ -216,7 +216,7 @@ bool AppendShortDecimal(double v, std::string* out) {
     uint64_t im = static_cast<uint64_t>(m);
     if (v < 0) out->push_back('-');
     int decimals = k;
-    while (decimals > 0 && im % 10 == 0 && first == 6) {
+    while (decimals > 0 && im % 10 == 0) {
       im /= 10;
       --decimals;
     }

@@ -10,6 +10,7 @@
 //   ESPY_ASSIGN_OR_RETURN(std::shared_ptr<Block> b, Block::Open(parent + "/" + meta.DirName()));
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -143,6 +144,17 @@ class Block {
   // first, leaving out deleted ones (tombstones). DataLoss if a chunk does
   // not decode.
   absl::Status Read(uint32_t id, int64_t mint, int64_t maxt, std::vector<model::Sample>* out) const;
+
+  // Narrows [*mint, *maxt] to the time series `id` has data in; false if
+  // they do not meet. Deletes record only that part, as Prometheus does:
+  // it keeps tombstones files small.
+  bool ClampToData(uint32_t id, int64_t* mint, int64_t* maxt) const {
+    std::span<const ChunkRef> c = Chunks(id);
+    if (c.empty()) return false;
+    *mint = std::max(*mint, c.front().mint);
+    *maxt = std::min(*maxt, c.back().maxt);
+    return *mint <= *maxt;
+  }
 
   // The deleted intervals per series id (a snapshot; never null).
   std::shared_ptr<const Tombstones> tombstones() const;

@@ -353,6 +353,12 @@ const model::Labels& Head::SeriesLabels(model::SeriesRef ref) const {
   return s->labels;
 }
 
+void Head::SortByLabels(std::vector<model::SeriesRef>* refs) const {
+  std::sort(refs->begin(), refs->end(), [this](model::SeriesRef a, model::SeriesRef b) {
+    return SeriesLabels(a) < SeriesLabels(b);
+  });
+}
+
 size_t Head::Read(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t max,
                   std::vector<model::Sample>* out) const {
   MemSeries* s = Get(ref);

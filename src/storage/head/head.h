@@ -138,6 +138,9 @@ class Head {
   // Labels of a series; the reference stays valid for the Head's lifetime.
   // REQUIRES: Exists(ref).
   const model::Labels& SeriesLabels(model::SeriesRef ref) const;
+  // Sorts refs by their series' labels (the order PromQL and the APIs
+  // answer in). REQUIRES: Exists(ref) for each.
+  void SortByLabels(std::vector<model::SeriesRef>* refs) const;
   // Appends to *out the samples of `ref` with ts in [mint, maxt], oldest
   // first, at most `max` of them, from the attached blocks and the head
   // (a consistent snapshot). Returns how many were appended.

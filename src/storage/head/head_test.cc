@@ -228,21 +228,34 @@ TEST(HeadTest, FrozenDataStaysReadableUntilItsBlockIsAttached) {
   std::filesystem::remove_all(dir);
 }
 
-TEST(HeadTest, BlockSeriesAreRegisteredForSelectAndLabels) {
-  std::string dir = ::testing::TempDir() + "/head_test_register";
+// A block (seq 3) in a fresh `dir` holding one sample (5, 1.5) for each of
+// `series`.
+std::shared_ptr<block::Block> OneSampleBlock(const std::string& dir,
+                                             const std::vector<model::Labels>& series) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   chunk::ChunkAppender app;
-  ASSERT_TRUE(app.Append(5, 1.5).ok());
+  EXPECT_TRUE(app.Append(5, 1.5).ok());
   auto w = block::BlockWriter::Create(dir, 3, 1);
-  ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->AddSeries(L("disk", "z"), {std::string(app.bytes())}).ok());
+  EXPECT_TRUE(w.ok());
+  if (!w.ok()) return nullptr;
+  for (const model::Labels& l : series) {
+    EXPECT_TRUE((*w)->AddSeries(l, {std::string(app.bytes())}).ok());
+  }
   auto meta = (*w)->Finish();
-  ASSERT_TRUE(meta.ok());
+  EXPECT_TRUE(meta.ok());
+  if (!meta.ok()) return nullptr;
   auto blk = block::Block::Open(dir + "/" + meta->DirName());
-  ASSERT_TRUE(blk.ok());
+  EXPECT_TRUE(blk.ok());
+  return blk.ok() ? *blk : nullptr;
+}
+
+TEST(HeadTest, BlockSeriesAreRegisteredForSelectAndLabels) {
+  std::string dir = ::testing::TempDir() + "/head_test_register";
+  std::shared_ptr<block::Block> blk = OneSampleBlock(dir, {L("disk", "z")});
+  ASSERT_NE(nullptr, blk);
   Head h;
-  h.ReplaceBlocks({*blk}, {});
+  h.ReplaceBlocks({blk}, {});
   model::SeriesRef r = h.Lookup(L("disk", "z"));
   ASSERT_NE(0u, r);
   auto m = model::Matcher::Make(model::MatchType::kEqual, "host", "z");
@@ -384,23 +397,13 @@ TEST(HeadTest, DeleteMatchesAModelUnderRandomWorkload) {
 
 TEST(HeadTest, BlockTombstonesMarkTheirSeriesAsDeleted) {
   std::string dir = ::testing::TempDir() + "/head_test_tombstones";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  chunk::ChunkAppender app;
-  ASSERT_TRUE(app.Append(5, 1.5).ok());
-  auto w = block::BlockWriter::Create(dir, 3, 1);
-  ASSERT_TRUE(w.ok());
-  ASSERT_TRUE((*w)->AddSeries(L("disk", "y"), {std::string(app.bytes())}).ok());
-  ASSERT_TRUE((*w)->AddSeries(L("disk", "z"), {std::string(app.bytes())}).ok());
-  auto meta = (*w)->Finish();
-  ASSERT_TRUE(meta.ok());
-  auto blk = block::Block::Open(dir + "/" + meta->DirName());
-  ASSERT_TRUE(blk.ok());
+  std::shared_ptr<block::Block> blk = OneSampleBlock(dir, {L("disk", "y"), L("disk", "z")});
+  ASSERT_NE(nullptr, blk);
   block::Tombstones t;
   t[1].Add({0, 10});
-  ASSERT_TRUE((*blk)->AddTombstones(t).ok());
+  ASSERT_TRUE(blk->AddTombstones(t).ok());
   Head h;
-  h.ReplaceBlocks({*blk}, {});
+  h.ReplaceBlocks({blk}, {});
   EXPECT_FALSE(h.HadDeletion(h.Lookup(L("disk", "y"))));
   EXPECT_TRUE(h.HadDeletion(h.Lookup(L("disk", "z"))));
   EXPECT_EQ(1u, h.num_series_with_deletions());
