@@ -513,15 +513,18 @@ std::variant<Selection, ApiError> ParseSelection(const Params& p) {
   return x;
 }
 
+// Export's body goes out in pieces of about this size.
+constexpr size_t kExportPieceBytes = 1 << 20;
+
 // GET/POST /api/v1/export, as VictoriaMetrics serves it: every raw sample
 // of the series matching any match[] in [start, end], one JSON object per
 // series and line: {"metric":{...},"values":[...],"timestamps":[...]}
 // (milliseconds). Staleness markers are left out; NaN and infinities are
-// written as the strings "NaN", "+Inf" and "-Inf". At most the engine's
-// max_samples samples (422 beyond): the body is built in memory.
-std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
+// written as the strings "NaN", "+Inf" and "-Inf". The body is streamed
+// as it is made, series by series, so its size is not limited.
+void Export(const Shared& s, const Params& p, const Reply& reply) {
   auto sel = ParseSelection(p);
-  if (auto* e = std::get_if<ApiError>(&sel)) return *e;
+  if (auto* e = std::get_if<ApiError>(&sel)) return reply(ErrorReply(*e));
   const Selection& x = std::get<Selection>(sel);
   const storage::head::Head& head = s.api.db->head();
   absl::btree_set<model::SeriesRef> unique;
@@ -530,22 +533,16 @@ std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
   }
   std::vector<model::SeriesRef> refs(unique.begin(), unique.end());
   head.SortByLabels(&refs);
-  const size_t budget = static_cast<size_t>(std::max<int64_t>(0, s.options.engine.max_samples));
+  std::unique_ptr<BodyWriter> body =
+      reply.Stream(MakeResponse(Status::ok, "", "application/stream+json"));
   std::string out;
   std::vector<model::Sample> samples;
-  size_t total = 0;
   for (model::SeriesRef ref : refs) {
     samples.clear();
-    total += head.Read(ref, x.mint, x.maxt, budget - std::min(budget, total) + 1, &samples);
-    if (total > budget) {
-      return ApiError{ErrorType::kExecution,
-                      fmt::format("export would return more than {} samples "
-                                  "(--query-max-samples); narrow match[] or start/end",
-                                  budget)};
-    }
+    head.Read(ref, x.mint, x.maxt, std::numeric_limits<size_t>::max(), &samples);
     std::erase_if(samples, [](const model::Sample& v) { return model::IsStaleNaN(v.value); });
     if (samples.empty()) continue;
-    if (out.empty()) out.reserve(std::min<size_t>(samples.size() * refs.size() * 32, 1 << 30));
+    if (out.capacity() < kExportPieceBytes) out.reserve(kExportPieceBytes + (64 << 10));
     out += "{\"metric\":";
     AppendLabels(head.SeriesLabels(ref), &out);
     out += ",\"values\":[";
@@ -567,8 +564,10 @@ std::variant<std::string, ApiError> Export(const Shared& s, const Params& p) {
       out.append(buf, std::to_chars(buf, buf + sizeof(buf), samples[i].ts).ptr);
     }
     out += "]}\n";
+    if (out.size() >= kExportPieceBytes && !body->Write(std::exchange(out, {}))) return;
   }
-  return out;
+  body->Write(std::move(out));
+  body->Finish();
 }
 
 std::variant<std::string, ApiError> LabelsHandler(const Shared& s, const Params& p,
@@ -706,16 +705,11 @@ Handler WrapAdmin(std::shared_ptr<const Shared> shared,
 using ApiFn = std::function<std::variant<std::string, ApiError>(const Shared&, const Params&,
                                                                 const Request&)>;
 
-// How Wrap runs a handler: on the query pool (when there is one), and
-// whether its string is the body as is (application/stream+json) rather
-// than the `data` of the success envelope.
-struct RunOptions {
-  bool on_query_pool = false;
-  bool raw = false;
-};
-
-Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn, RunOptions how = {}) {
-  return [shared, fn, how](const Request& req, Reply reply) {
+// Runs fn with the request's parameters (on the query pool when asked and
+// there is one; 503 when it is full); fn answers through the Reply.
+using ReplyFn = std::function<void(const Shared&, const Params&, const Request&, const Reply&)>;
+Handler WithParams(std::shared_ptr<const Shared> shared, ReplyFn fn, bool on_query_pool) {
+  return [shared, fn, on_query_pool](const Request& req, Reply reply) {
     ApiError err;
     std::optional<Params> p = Params::From(req, &err);
     if (!p) {
@@ -723,18 +717,8 @@ Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn, RunOptions how = {}
       return;
     }
     // `req` stays valid until `reply` is called.
-    auto run = [shared, fn, how, p = std::move(*p), &req, reply]() {
-      std::variant<std::string, ApiError> r = fn(*shared, p, req);
-      if (auto* e = std::get_if<ApiError>(&r)) {
-        reply(ErrorReply(*e));
-      } else if (how.raw) {
-        reply(MakeResponse(Status::ok, std::move(std::get<std::string>(r)),
-                           "application/stream+json"));
-      } else {
-        reply(Success(std::move(std::get<std::string>(r))));
-      }
-    };
-    base::WorkPool* pool = how.on_query_pool ? shared->options.query_pool : nullptr;
+    auto run = [shared, fn, p = std::move(*p), &req, reply]() { fn(*shared, p, req, reply); };
+    base::WorkPool* pool = on_query_pool ? shared->options.query_pool : nullptr;
     if (pool == nullptr) {
       run();
     } else if (!pool->TrySubmit(run)) {
@@ -745,13 +729,28 @@ Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn, RunOptions how = {}
   };
 }
 
+// A handler whose string is the `data` of the success envelope.
+Handler Wrap(std::shared_ptr<const Shared> shared, ApiFn fn, bool on_query_pool = false) {
+  return WithParams(
+      std::move(shared),
+      [fn](const Shared& s, const Params& p, const Request& req, const Reply& reply) {
+        std::variant<std::string, ApiError> r = fn(s, p, req);
+        if (auto* e = std::get_if<ApiError>(&r)) {
+          reply(ErrorReply(*e));
+        } else {
+          reply(Success(std::move(std::get<std::string>(r))));
+        }
+      },
+      on_query_pool);
+}
+
 // A handler that needs only the parameters, run on the query pool.
 Handler WrapQuery(std::shared_ptr<const Shared> shared,
-                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&),
-                  bool raw = false) {
-  return Wrap(std::move(shared),
-              [fn](const Shared& s, const Params& p, const Request&) { return fn(s, p); },
-              {.on_query_pool = true, .raw = raw});
+                  std::variant<std::string, ApiError> (*fn)(const Shared&, const Params&)) {
+  return Wrap(
+      std::move(shared),
+      [fn](const Shared& s, const Params& p, const Request&) { return fn(s, p); },
+      /*on_query_pool=*/true);
 }
 
 }  // namespace
@@ -782,7 +781,13 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
 
   router.Add("/api/v1/query", get_post, WrapQuery(s, &Query));
   router.Add("/api/v1/query_range", get_post, WrapQuery(s, &QueryRange));
-  router.Add("/api/v1/export", get_post, WrapQuery(s, &Export, /*raw=*/true));
+  router.Add("/api/v1/export", get_post,
+             WithParams(
+                 s,
+                 [](const Shared& s, const Params& p, const Request&, const Reply& reply) {
+                   Export(s, p, reply);
+                 },
+                 /*on_query_pool=*/true));
   router.Add("/api/v1/series", get_post,
              Wrap(s, [](const Shared& s, const Params& p, const Request&) {
                return SeriesHandler(s, p);

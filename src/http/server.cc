@@ -2,7 +2,9 @@
 
 #include <atomic>
 #include <optional>
+#include <sstream>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -12,6 +14,7 @@
 #include "boost/asio/io_context.hpp"
 #include "boost/asio/ip/tcp.hpp"
 #include "boost/asio/post.hpp"
+#include "boost/asio/write.hpp"
 #include "boost/beast/core.hpp"
 #include "boost/beast/http.hpp"
 #include "boost/beast/websocket/rfc6455.hpp"
@@ -70,8 +73,9 @@ class Server::Impl {
 // operation completes.
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket&& socket, Server::Impl& server, uint64_t id)
-      : stream_(std::move(socket)), server_(server), id_(id) {}
+  Session(tcp::socket&& socket, net::io_context::executor_type executor, Server::Impl& server,
+          uint64_t id)
+      : stream_(std::move(socket)), executor_(executor), server_(server), id_(id) {}
   ~Session() { server_.Unregister(id_); }
 
   void Start() {
@@ -201,12 +205,14 @@ class Session : public std::enable_shared_from_this<Session> {
     close_after_ = !request_.keep_alive();
     stream_.expires_never();  // the handler's own time; the write re-arms
     auto self = shared_from_this();
-    Reply reply = [self](Response res) {
-      // Inline when the handler answers on the connection's own thread;
-      // queued to that thread otherwise (e.g. from the commit thread).
-      net::dispatch(self->stream_.get_executor(),
-                    [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
-    };
+    Reply reply(
+        [self](Response res) {
+          // Inline when the handler answers on the connection's own thread;
+          // queued to that thread otherwise (e.g. from the commit thread).
+          net::dispatch(self->executor_,
+                        [self, res = std::move(res)]() mutable { self->Send(std::move(res)); });
+        },
+        [self](Response header) { return self->StartStream(std::move(header)); });
     server_.router_.Dispatch(request_, std::move(reply), &route_);
   }
 
@@ -227,6 +233,13 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void OnWrite(beast::error_code ec, size_t bytes) {
     int status = response_->result_int();
+    response_.reset();
+    Done(ec, status, bytes);
+  }
+
+  // After the last byte of a response (or a failed write): metrics, access
+  // log, then the next request or the end of the connection.
+  void Done(beast::error_code ec, int status, size_t bytes) {
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (options().on_response) options().on_response(route_, status, seconds);
@@ -235,10 +248,167 @@ class Session : public std::enable_shared_from_this<Session> {
                              std::string(request_.method_string()), std::string(request_.target()),
                              status, bytes, seconds * 1000);
     }
-    response_.reset();
     request_ = {};
     if (ec || close_after_) return Close();
     ReadHeader();
+  }
+
+ public:
+  // Reply::Stream: from any thread.
+  std::unique_ptr<BodyWriter> StartStream(Response header) {
+    auto body = std::make_shared<StreamedBody>();
+    auto self = shared_from_this();
+    net::dispatch(executor_, [self, body, header = std::move(header)]() mutable {
+      self->SendStreamHeader(std::move(header), std::move(body));
+    });
+    return std::make_unique<Writer>(std::move(self), std::move(body));
+  }
+
+ private:
+  // What the producer of a streamed body has handed over and the session
+  // has not yet sent.
+  struct StreamedBody {
+    absl::Mutex mu;
+    std::vector<std::string> pieces ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+    bool failed ABSL_GUARDED_BY(mu) = false;
+    // A Pump is scheduled or running (from the start: the header's).
+    bool pumping ABSL_GUARDED_BY(mu) = true;
+  };
+
+  // Queued and not yet sent, above which Write waits: enough to keep the
+  // socket busy while the producer makes the next piece.
+  static constexpr size_t kMaxQueuedBytes = 4 << 20;
+
+  class Writer : public BodyWriter {
+   public:
+    Writer(std::shared_ptr<Session> session, std::shared_ptr<StreamedBody> body)
+        : session_(std::move(session)), body_(std::move(body)) {}
+    ~Writer() override { Finish(); }
+
+    bool Write(std::string piece) override {
+      if (piece.empty()) return !Failed();
+      bool kick;
+      {
+        absl::MutexLock lock(&body_->mu);
+        if (body_->finished || body_->failed) return false;
+        // On the connection's own thread nothing would drain the queue.
+        if (!session_->executor_.running_in_this_thread()) {
+          auto room = [b = body_.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu) {
+            return b->bytes < kMaxQueuedBytes || b->failed;
+          };
+          // No progress for a whole write timeout: the session is stuck.
+          if (!body_->mu.AwaitWithTimeout(absl::Condition(&room),
+                                          absl::FromChrono(session_->options().io_timeout))) {
+            body_->failed = true;
+          }
+          if (body_->failed) return false;
+        }
+        body_->bytes += piece.size();
+        body_->pieces.push_back(std::move(piece));
+        kick = !std::exchange(body_->pumping, true);
+      }
+      if (kick) Kick();
+      return true;
+    }
+
+    void Finish() override {
+      {
+        absl::MutexLock lock(&body_->mu);
+        if (body_->finished) return;
+        body_->finished = true;
+        if (std::exchange(body_->pumping, true)) return;
+      }
+      Kick();
+    }
+
+   private:
+    bool Failed() {
+      absl::MutexLock lock(&body_->mu);
+      return body_->failed;
+    }
+    void Kick() {
+      net::post(session_->executor_, [s = session_] { s->Pump(); });
+    }
+
+    std::shared_ptr<Session> session_;
+    std::shared_ptr<StreamedBody> body_;
+  };
+
+  void SendStreamHeader(Response header, std::shared_ptr<StreamedBody> body) {
+    if (server_.stopping_) close_after_ = true;
+    header.body().clear();
+    header.erase(bhttp::field::content_length);
+    if (request_.version() == 10) {
+      // No chunked encoding in HTTP/1.0: the end of the body is the end
+      // of the connection.
+      header.version(10);
+      close_after_ = true;
+    } else {
+      header.chunked(true);
+    }
+    header.keep_alive(!close_after_);
+    header.set(bhttp::field::server, "espy");
+    chunked_ = header.chunked();
+    stream_status_ = header.result_int();
+    stream_bytes_ = 0;
+    std::ostringstream text;
+    text << header.base();
+    out_text_.clear();
+    out_text_.push_back(text.str());
+    body_ = std::move(body);
+    Pump();
+  }
+
+  // Sends what the producer has queued (after the header, the first time),
+  // then runs again until the body is finished.
+  void Pump() {
+    bool last;
+    {
+      absl::MutexLock lock(&body_->mu);
+      out_pieces_.swap(body_->pieces);
+      body_->pieces.clear();
+      body_->bytes = 0;
+      last = body_->finished;
+      if (out_pieces_.empty() && !last && out_text_.empty()) {
+        body_->pumping = false;
+        return;
+      }
+    }
+    std::vector<net::const_buffer> buffers;
+    // out_text_ holds the header and the chunk sizes; reserved so that the
+    // buffers pointing into it stay valid.
+    out_text_.reserve(out_text_.size() + out_pieces_.size() + 1);
+    if (!out_text_.empty()) buffers.push_back(net::buffer(out_text_.front()));
+    for (const std::string& piece : out_pieces_) {
+      if (chunked_) {
+        out_text_.push_back(fmt::format("{:x}\r\n", piece.size()));
+        buffers.push_back(net::buffer(out_text_.back()));
+      }
+      buffers.push_back(net::buffer(piece));
+      if (chunked_) buffers.push_back(net::buffer("\r\n", 2));
+    }
+    if (last && chunked_) buffers.push_back(net::buffer("0\r\n\r\n", 5));
+    stream_.expires_after(options().io_timeout);
+    net::async_write(stream_, buffers,
+                     [self = shared_from_this(), last](beast::error_code ec, size_t n) {
+                       self->stream_bytes_ += n;
+                       self->out_text_.clear();
+                       self->out_pieces_.clear();
+                       if (ec || last) return self->EndStream(ec);
+                       self->Pump();
+                     });
+  }
+
+  void EndStream(beast::error_code ec) {
+    if (ec) {
+      absl::MutexLock lock(&body_->mu);
+      body_->failed = true;
+      body_->pieces.clear();
+    }
+    body_.reset();
+    Done(ec, stream_status_, stream_bytes_);
   }
 
   void Close() {
@@ -248,12 +418,20 @@ class Session : public std::enable_shared_from_this<Session> {
   }
 
   beast::tcp_stream stream_;
+  const net::io_context::executor_type executor_;
   Server::Impl& server_;
   const uint64_t id_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   Request request_;
   std::shared_ptr<Response> response_;
+  // The streamed response being sent, if any.
+  std::shared_ptr<StreamedBody> body_;
+  std::vector<std::string> out_pieces_;  // being written
+  std::vector<std::string> out_text_;    // being written: header, chunk sizes
+  bool chunked_ = false;
+  int stream_status_ = 0;
+  size_t stream_bytes_ = 0;
   std::string route_;
   std::chrono::steady_clock::time_point start_;
   bool waiting_for_request_ = false;
@@ -291,7 +469,7 @@ absl::Status Server::Impl::Start() {
 
 void Server::Impl::Accept() {
   net::io_context& target = *iocs_[next_ioc_++ % iocs_.size()];
-  acceptor_->async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
+  acceptor_->async_accept(target, [this, &target](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (stopping_ || ec == net::error::operation_aborted) return;
       options_.logger->warn("msg=\"accept failed\" err=\"{}\"", ec.message());
@@ -307,7 +485,8 @@ void Server::Impl::Accept() {
       } else {
         socket.set_option(tcp::no_delay(true), ec);
         uint64_t id = next_id_++;
-        auto session = std::make_shared<Session>(std::move(socket), *this, id);
+        auto session =
+            std::make_shared<Session>(std::move(socket), target.get_executor(), *this, id);
         Register(id, session);
         session->Start();
       }

@@ -1,5 +1,7 @@
 #include "http/types.h"
 
+#include <utility>
+
 #include "fmt/format.h"
 #include "ingest/bad_input.h"
 
@@ -12,6 +14,40 @@ Response MakeResponse(Status status, std::string body, std::string_view content_
   res.body() = std::move(body);
   res.prepare_payload();
   return res;
+}
+
+namespace {
+
+// Stream without a connection to stream to (tests): the pieces are
+// collected and sent as one response when the body ends.
+class CollectingWriter : public BodyWriter {
+ public:
+  CollectingWriter(Response header, Reply::SendFn send)
+      : res_(std::move(header)), send_(std::move(send)) {
+    res_.body().clear();
+  }
+  ~CollectingWriter() override { Finish(); }
+  bool Write(std::string piece) override {
+    if (!send_) return false;
+    res_.body() += piece;
+    return true;
+  }
+  void Finish() override {
+    if (!send_) return;
+    res_.prepare_payload();
+    std::exchange(send_, nullptr)(std::move(res_));
+  }
+
+ private:
+  Response res_;
+  Reply::SendFn send_;
+};
+
+}  // namespace
+
+std::unique_ptr<BodyWriter> Reply::Stream(Response header) const {
+  if (stream_) return stream_(std::move(header));
+  return std::make_unique<CollectingWriter>(std::move(header), send_);
 }
 
 Response ErrorResponse(Status status, std::string_view message) {

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "absl/status/status.h"
 #include "boost/beast/core/tcp_stream.hpp"
@@ -17,8 +19,43 @@ using Request = boost::beast::http::request<boost::beast::http::string_body>;
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 using Status = boost::beast::http::status;
 
-// Sends the response. Call exactly once, from any thread.
-using Reply = std::function<void(Response)>;
+// The body of a streamed response (see Reply::Stream), written piece by
+// piece from one thread. Destroying the writer ends the body.
+class BodyWriter {
+ public:
+  virtual ~BodyWriter() = default;
+  // Appends `piece` to the body. May block while earlier pieces wait to be
+  // sent. False once the client is gone: stop producing.
+  virtual bool Write(std::string piece) = 0;
+  // Ends the body; later Writes return false. Idempotent.
+  virtual void Finish() = 0;
+};
+
+// Answers one request, exactly once, from any thread: either with a whole
+// response (operator()) or with a header and a body streamed after it
+// (Stream). Copyable; the copies answer the same request.
+class Reply {
+ public:
+  using SendFn = std::function<void(Response)>;
+  using StreamFn = std::function<std::unique_ptr<BodyWriter>(Response header)>;
+
+  // Without `stream`, Stream collects the body and sends it whole.
+  template <typename F, typename = std::enable_if_t<!std::is_same_v<std::decay_t<F>, Reply> &&
+                                                    std::is_invocable_v<F&, Response>>>
+  Reply(F send, StreamFn stream = nullptr)  // NOLINT: lambdas convert
+      : send_(std::move(send)), stream_(std::move(stream)) {}
+
+  void operator()(Response res) const { send_(std::move(res)); }
+
+  // Sends `header` (its body is ignored) and returns the writer of the body,
+  // which goes out as it is written: in chunks (Transfer-Encoding: chunked),
+  // or to an HTTP/1.0 client until the connection closes.
+  std::unique_ptr<BodyWriter> Stream(Response header) const;
+
+ private:
+  SendFn send_;
+  StreamFn stream_;
+};
 // `req` stays valid until `reply` has been called.
 using Handler = std::function<void(const Request& req, Reply reply)>;
 
