@@ -159,6 +159,8 @@ void Db::ReplayTombstone(std::string_view payload) {
 }
 
 void Db::Commit(model::SampleBatch batch, Done done) {
+  std::vector<model::SeriesRef> refs;
+  head_.LookupAll(batch.series, &refs);
   absl::Status reject;
   {
     absl::MutexLock lock(&mu_);
@@ -172,7 +174,7 @@ void Db::Commit(model::SampleBatch batch, Done done) {
           fmt::format("write queue full ({} samples waiting); retry later", queued_samples_));
     } else {
       queued_samples_ += batch.samples.size();
-      queue_.push_back({std::move(batch), std::move(done)});
+      queue_.push_back({std::move(batch), std::move(refs), std::move(done)});
       return;
     }
   }
@@ -230,10 +232,12 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
     const model::SampleBatch& batch = round[b].batch;
     new_series.clear();
     samples.clear();
-    ref_of_series.assign(batch.series.size(), 0);
+    ref_of_series = std::move(round[b].refs);
+    ref_of_series.resize(batch.series.size());
     size_t missing = 0;
     for (size_t i = 0; i < batch.series.size(); ++i) {
-      ref_of_series[i] = head_.Lookup(batch.series[i]);
+      // Unknown when committed; another batch may have created it since.
+      if (ref_of_series[i] == 0) ref_of_series[i] = head_.Lookup(batch.series[i]);
       if (ref_of_series[i] == 0) ++missing;
     }
     if (absl::Status s = CheckSeriesLimits(missing); !s.ok()) {

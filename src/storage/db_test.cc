@@ -5,6 +5,7 @@
 #include <map>
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
 #include "gtest/gtest.h"
 
 namespace espy::storage {
@@ -110,6 +111,45 @@ TEST_F(DbTest, ConcurrentWritersShareSyncs) {
   Reopen();
   for (int t = 0; t < kThreads; ++t)
     EXPECT_EQ(size_t{kPerThread}, Read("h" + std::to_string(t)).size());
+}
+
+TEST_F(DbTest, NewSeriesInTwoQueuedBatchesIsCreatedOnce) {
+  // Both batches are queued, with the series unknown, while the commit
+  // thread is held inside the callback of an earlier batch. At the limit of
+  // two series, the second batch must still find the series the first made.
+  options_.max_series = 2;
+  Reopen();
+  absl::Mutex mu;
+  bool release = false, held = false;
+  db_->Commit(Batch("first", {{1000, 1}}), [&](absl::Status s) {
+    EXPECT_TRUE(s.ok()) << s;
+    absl::MutexLock lock(&mu);
+    held = true;
+    mu.Await(absl::Condition(&release));
+  });
+  {
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(&held));
+  }
+  int done = 0;
+  for (int i = 0; i < 2; ++i) {
+    db_->Commit(Batch("new", {{1000 + i, 1.0 * i}}), [&](absl::Status s) {
+      EXPECT_TRUE(s.ok()) << s;
+      absl::MutexLock lock(&mu);
+      ++done;
+    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    release = true;
+    auto both = [&] { return done == 2; };
+    mu.Await(absl::Condition(&both));
+  }
+  EXPECT_EQ(2u, db_->stats().series);
+  EXPECT_EQ(2u, Read("new").size());
+  Reopen();
+  EXPECT_EQ(2u, db_->stats().series);
+  EXPECT_EQ(2u, Read("new").size());
 }
 
 TEST_F(DbTest, TornWalTailIsDroppedOnReopen) {

@@ -120,6 +120,20 @@ model::SeriesRef Head::Lookup(const model::Labels& labels) const {
   return it == by_labels_.end() ? 0 : (*it)->ref;
 }
 
+void Head::LookupAll(const std::vector<model::Labels>& labels,
+                     std::vector<model::SeriesRef>* refs) const {
+  // Short holds, so that the writer's Create never waits long.
+  constexpr size_t kPerLock = 256;
+  refs->resize(labels.size());
+  for (size_t begin = 0; begin < labels.size(); begin += kPerLock) {
+    absl::ReaderMutexLock lock(&mu_);
+    for (size_t i = begin; i < std::min(labels.size(), begin + kPerLock); ++i) {
+      auto it = by_labels_.find(labels[i]);
+      (*refs)[i] = it == by_labels_.end() ? 0 : (*it)->ref;
+    }
+  }
+}
+
 model::SeriesRef Head::AddLocked(model::SeriesRef ref, model::Labels labels) {
   if (ref > series_.size()) series_.resize(ref);
   auto series = std::make_unique<MemSeries>(ref, std::move(labels));

@@ -113,6 +113,10 @@ class Head {
 
   // The ref of the series with exactly these labels, or 0.
   model::SeriesRef Lookup(const model::Labels& labels) const;
+  // Sets *refs to Lookup of each of `labels`, taking the lock once per few
+  // hundred.
+  void LookupAll(const std::vector<model::Labels>& labels,
+                 std::vector<model::SeriesRef>* refs) const;
   // Adds a series with the next free ref and returns it.
   // REQUIRES: Lookup(labels) == 0.
   model::SeriesRef Create(model::Labels labels);

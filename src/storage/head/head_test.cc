@@ -31,6 +31,22 @@ TEST(HeadTest, CreateAndLookup) {
   EXPECT_EQ(2u, h.num_series());
 }
 
+TEST(HeadTest, LookupAllMatchesLookupAcrossLockBatches) {
+  Head h;
+  std::vector<model::Labels> labels;
+  for (int i = 0; i < 1000; ++i) {
+    labels.push_back(L("cpu", std::to_string(i)));
+    if (i % 3 == 0) h.Create(labels.back());
+  }
+  std::vector<model::SeriesRef> refs = {42};  // replaced, not appended to
+  h.LookupAll(labels, &refs);
+  ASSERT_EQ(labels.size(), refs.size());
+  for (size_t i = 0; i < labels.size(); ++i) {
+    EXPECT_EQ(h.Lookup(labels[i]), refs[i]) << i;
+    EXPECT_EQ(i % 3 == 0, refs[i] != 0) << i;
+  }
+}
+
 TEST(HeadTest, OutOfOrderSamplesLandSorted) {
   Head h;
   model::SeriesRef r = h.Create(L("cpu", "a"));
