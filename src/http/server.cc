@@ -351,6 +351,8 @@ class Session : public std::enable_shared_from_this<Session> {
     header.keep_alive(!close_after_);
     header.set(bhttp::field::server, "espy");
     chunked_ = header.chunked();
+    // A HEAD request gets the header only; the producer's pieces are dropped.
+    head_only_ = request_.method() == bhttp::verb::head;
     stream_status_ = header.result_int();
     stream_bytes_ = 0;
     std::ostringstream text;
@@ -376,6 +378,7 @@ class Session : public std::enable_shared_from_this<Session> {
         return;
       }
     }
+    if (head_only_) out_pieces_.clear();
     std::vector<net::const_buffer> buffers;
     // out_text_ holds the header and the chunk sizes; reserved so that the
     // buffers pointing into it stay valid.
@@ -389,7 +392,7 @@ class Session : public std::enable_shared_from_this<Session> {
       buffers.push_back(net::buffer(piece));
       if (chunked_) buffers.push_back(net::buffer("\r\n", 2));
     }
-    if (last && chunked_) buffers.push_back(net::buffer("0\r\n\r\n", 5));
+    if (last && chunked_ && !head_only_) buffers.push_back(net::buffer("0\r\n\r\n", 5));
     stream_.expires_after(options().io_timeout);
     net::async_write(stream_, buffers,
                      [self = shared_from_this(), last](beast::error_code ec, size_t n) {
@@ -430,6 +433,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::vector<std::string> out_pieces_;  // being written
   std::vector<std::string> out_text_;    // being written: header, chunk sizes
   bool chunked_ = false;
+  bool head_only_ = false;
   int stream_status_ = 0;
   size_t stream_bytes_ = 0;
   std::string route_;

@@ -37,12 +37,13 @@ class ServerStreamTest : public ::testing::Test {
   void SetUp() override {
     // /stream?pieces=N&size=B: written from a thread of its own, as a query
     // pool would; /inline writes on the connection's thread.
-    router_.Add("/stream", {bhttp::verb::get}, [this](const Request& req, Reply reply) {
-      auto [pieces, size] = Shape(req);
-      std::lock_guard lock(mu_);
-      producers_.emplace_back(
-          [this, reply, pieces, size] { Produce(reply, pieces, size, /*finish=*/true); });
-    });
+    router_.Add(
+        "/stream", {bhttp::verb::get, bhttp::verb::head}, [this](const Request& req, Reply reply) {
+          auto [pieces, size] = Shape(req);
+          std::lock_guard lock(mu_);
+          producers_.emplace_back(
+              [this, reply, pieces, size] { Produce(reply, pieces, size, /*finish=*/true); });
+        });
     router_.Add("/inline", {bhttp::verb::get}, [this](const Request& req, Reply reply) {
       auto [pieces, size] = Shape(req);
       Produce(reply, pieces, size, /*finish=*/false);  // the writer's end finishes it
@@ -136,6 +137,23 @@ TEST_F(ServerStreamTest, StreamsToHttp10UntilTheConnectionCloses) {
   beast::error_code ec;
   net::read(socket, net::buffer(&byte, 1), ec);
   EXPECT_EQ(net::error::eof, ec);
+}
+
+TEST_F(ServerStreamTest, HeadGetsTheHeaderWithoutTheBody) {
+  tcp::socket socket = Connect();
+  beast::flat_buffer buffer;
+  bhttp::request<bhttp::empty_body> req(bhttp::verb::head, "/stream?pieces=3&size=1000", 11);
+  req.set(bhttp::field::host, "127.0.0.1");
+  bhttp::write(socket, req);
+  bhttp::response_parser<bhttp::empty_body> parser;
+  parser.skip(true);  // a response to HEAD has no body, whatever its header says
+  bhttp::read(socket, buffer, parser);
+  EXPECT_EQ(200, parser.get().result_int());
+  EXPECT_TRUE(parser.get().chunked());
+  EXPECT_EQ(3, written_.get_future().get());
+  // Nothing else came: the next response on the connection is the next
+  // request's.
+  EXPECT_EQ("whole", Get(socket, buffer, "/whole").body());
 }
 
 TEST_F(ServerStreamTest, ProducerOnTheConnectionThreadDoesNotWaitForItself) {
