@@ -288,11 +288,11 @@ class Session : public std::enable_shared_from_this<Session> {
     ~Writer() override { Finish(); }
 
     bool Write(std::string piece) override {
-      if (piece.empty()) return !Failed();
       bool kick;
       {
         absl::MutexLock lock(&body_->mu);
         if (body_->finished || body_->failed) return false;
+        if (piece.empty()) return true;  // a zero-size chunk would end the body
         // On the connection's own thread nothing would drain the queue.
         if (!session_->executor_.running_in_this_thread()) {
           auto room = [b = body_.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu) {
@@ -324,10 +324,6 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
    private:
-    bool Failed() {
-      absl::MutexLock lock(&body_->mu);
-      return body_->failed;
-    }
     void Kick() {
       net::post(session_->executor_, [s = session_] { s->Pump(); });
     }

@@ -78,9 +78,14 @@ class ServerStreamTest : public ::testing::Test {
   // Writes the pieces; records how many Writes succeeded.
   void Produce(const Reply& reply, int pieces, size_t size, bool finish) {
     std::unique_ptr<BodyWriter> body = reply.Stream(MakeResponse(Status::ok, "", "text/plain"));
+    // An empty piece adds nothing (as a chunk it would end the body).
+    EXPECT_TRUE(body->Write(""));
     int written = 0;
     while (written < pieces && body->Write(Piece(written, size))) ++written;
-    if (finish) body->Finish();
+    if (finish) {
+      body->Finish();
+      EXPECT_FALSE(body->Write("late"));
+    }
     body.reset();
     written_.set_value(written);
   }
@@ -205,6 +210,13 @@ TEST(ReplyTest, WithoutAConnectionStreamCollectsTheBodyIntoOneResponse) {
   EXPECT_EQ("abcd", got.body());
   EXPECT_EQ("4", got[bhttp::field::content_length]);
   EXPECT_EQ("application/json", got[bhttp::field::content_type]);
+  {
+    std::unique_ptr<BodyWriter> body = reply.Stream(MakeResponse(Status::ok, ""));
+    body->Finish();
+    EXPECT_EQ(2, calls);
+    EXPECT_FALSE(body->Write("late"));
+  }
+  EXPECT_EQ(2, calls);
 }
 
 }  // namespace

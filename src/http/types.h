@@ -56,7 +56,9 @@ class Reply {
   SendFn send_;
   StreamFn stream_;
 };
-// `req` stays valid until `reply` has been called.
+
+// `req` stays valid until `reply` has been called, or until the body of
+// its Stream has ended.
 using Handler = std::function<void(const Request& req, Reply reply)>;
 
 // Takes over a connection whose request asked for a WebSocket upgrade: the
