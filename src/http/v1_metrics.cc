@@ -88,38 +88,50 @@ void AppendValue(double v, std::string* out) {
   }
 }
 
-// The parts of a metric object that are the same for every point of a
-// series: `{"name":"cpu","value":` and `,"host":"a"}`.
-struct SeriesJson {
-  std::string head;
-  std::string tail;
-};
-
-SeriesJson MakeSeriesJson(const model::Labels& labels) {
-  SeriesJson j;
-  j.head = "{\"name\":";
-  AppendJsonString(labels.MetricName(), &j.head);
-  j.head += ",\"value\":";
-  for (const model::Label& l : labels.items()) {
-    if (l.name == model::kMetricNameLabel) continue;
-    j.tail.push_back(',');
-    AppendJsonString(l.name, &j.tail);
-    j.tail.push_back(':');
-    AppendJsonString(l.value, &j.tail);
+// The parts of the metric objects of a response that are the same for
+// every point of a series, `{"name":"cpu","value":` and `,"host":"a"}`,
+// made once per series, all in one buffer.
+class SeriesJson {
+ public:
+  // Adds the parts of a series; returns its index for AppendPoint.
+  uint32_t Add(const model::Labels& labels) {
+    Parts p;
+    p.begin = text_.size();
+    text_ += "{\"name\":";
+    AppendJsonString(labels.MetricName(), &text_);
+    text_ += ",\"value\":";
+    p.head_end = text_.size();
+    for (const model::Label& l : labels.items()) {
+      if (l.name == model::kMetricNameLabel) continue;
+      text_.push_back(',');
+      AppendJsonString(l.name, &text_);
+      text_.push_back(':');
+      AppendJsonString(l.value, &text_);
+    }
+    text_.push_back('}');
+    p.end = text_.size();
+    parts_.push_back(p);
+    return static_cast<uint32_t>(parts_.size() - 1);
   }
-  j.tail.push_back('}');
-  return j;
-}
 
-// One sample as the object it was written as: name, value, ts, labels.
-void AppendPoint(const SeriesJson& series, const model::Sample& sample, std::string* out) {
-  out->append(series.head);
-  AppendValue(sample.value, out);
-  out->append(",\"ts\":\"");
-  model::AppendTimestamp(sample.ts, out);
-  out->push_back('"');
-  out->append(series.tail);
-}
+  // One sample as the object it was written as: name, value, ts, labels.
+  void AppendPoint(uint32_t series, const model::Sample& sample, std::string* out) const {
+    const Parts& p = parts_[series];
+    out->append(text_, p.begin, p.head_end - p.begin);
+    AppendValue(sample.value, out);
+    out->append(",\"ts\":\"");
+    model::AppendTimestamp(sample.ts, out);
+    out->push_back('"');
+    out->append(text_, p.head_end, p.end - p.head_end);
+  }
+
+ private:
+  struct Parts {
+    size_t begin, head_end, end;
+  };
+  std::string text_;
+  std::vector<Parts> parts_;
+};
 
 absl::StatusOr<int64_t> TimeParam(std::string_view key, const std::string& value) {
   absl::StatusOr<int64_t> t = model::ParseTimestamp(value);
@@ -234,9 +246,9 @@ void HandleStepGet(const ApiOptions& opts, const query::PageRequest& page, const
     double v;
   };
   std::vector<Out> points;
-  std::vector<SeriesJson> json;
+  SeriesJson json;
   for (size_t i = 0; i < m->size(); ++i) {
-    json.push_back(MakeSeriesJson((*m)[i].metric));
+    json.Add((*m)[i].metric);  // index i
     for (const query::engine::Point& p : (*m)[i].points) points.push_back({p.t, i, p.v});
   }
   std::stable_sort(points.begin(), points.end(),
@@ -244,7 +256,8 @@ void HandleStepGet(const ApiOptions& opts, const query::PageRequest& page, const
   std::string body = "[";
   for (size_t i = 0; i < points.size(); ++i) {
     if (i > 0) body.push_back(',');
-    AppendPoint(json[points[i].series], model::Sample{points[i].t, points[i].v}, &body);
+    json.AppendPoint(static_cast<uint32_t>(points[i].series),
+                     model::Sample{points[i].t, points[i].v}, &body);
   }
   body.push_back(']');
   reply(MakeResponse(Status::ok, std::move(body)));
@@ -271,13 +284,15 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
   std::string body;
   body.reserve(page.points.size() * 96 + 2);
   body.push_back('[');
-  absl::flat_hash_map<model::SeriesRef, SeriesJson> series_json;
+  SeriesJson json;
+  absl::flat_hash_map<model::SeriesRef, uint32_t> index;  // ref -> json's index
+  index.reserve(page.points.size());
   for (size_t i = 0; i < page.points.size(); ++i) {
     const query::PagePoint& p = page.points[i];
-    auto it = series_json.find(p.ref);
-    if (it == series_json.end()) it = series_json.emplace(p.ref, MakeSeriesJson(*p.labels)).first;
+    auto [it, added] = index.try_emplace(p.ref, 0);
+    if (added) it->second = json.Add(*p.labels);
     if (i > 0) body.push_back(',');
-    AppendPoint(it->second, p.sample, &body);
+    json.AppendPoint(it->second, p.sample, &body);
   }
   body.push_back(']');
   Response res = MakeResponse(Status::ok, std::move(body));
