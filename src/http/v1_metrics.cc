@@ -90,7 +90,7 @@ void AppendValue(double v, std::string* out) {
 
 // The parts of the metric objects of a response that are the same for
 // every point of a series, `{"name":"cpu","value":` and `,"host":"a"}`,
-// made once per series, all in one buffer.
+// made once per series, all in one buffer. Thread-compatible.
 class SeriesJson {
  public:
   // Adds the parts of a series; returns its index for AppendPoint.
