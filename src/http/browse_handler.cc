@@ -196,13 +196,7 @@ void RegisterBrowse(Router& router, const BrowseOptions& options) {
                  if (n++ > 0) out.push_back(',');
                  out += "{\"name\":";
                  AppendJsonString(labels.MetricName(), &out);
-                 for (const model::Label& l : labels.items()) {
-                   if (l.name == model::kMetricNameLabel) continue;
-                   out.push_back(',');
-                   AppendJsonString(l.name, &out);
-                   out.push_back(':');
-                   AppendJsonString(l.value, &out);
-                 }
+                 AppendLabelFields(labels, &out);
                  out.push_back('}');
                }
                out.push_back(']');

@@ -427,6 +427,16 @@ std::optional<size_t> LimitParam(const Params& p, ApiError* err) {
   return static_cast<size_t>(n);
 }
 
+// Refs of series matching any of the sets, ascending.
+std::vector<model::SeriesRef> MatchAny(const storage::head::Head& head,
+                                       const std::vector<std::vector<model::Matcher>>& sets) {
+  absl::btree_set<model::SeriesRef> refs;
+  for (const auto& set : sets) {
+    for (model::SeriesRef ref : head.Select(set)) refs.insert(ref);
+  }
+  return std::vector<model::SeriesRef>(refs.begin(), refs.end());
+}
+
 // Refs of series matching any of the sets with a sample in [mint, maxt]. A
 // series some deletion touched is read even for the whole range: it may have
 // no samples left (as Prometheus, which skips series whose chunks are all
@@ -434,20 +444,15 @@ std::optional<size_t> LimitParam(const Params& p, ApiError* err) {
 std::vector<model::SeriesRef> SelectRefs(const storage::head::Head& head,
                                          const std::vector<std::vector<model::Matcher>>& sets,
                                          int64_t mint, int64_t maxt) {
-  absl::btree_set<model::SeriesRef> refs;
+  std::vector<model::SeriesRef> refs = MatchAny(head, sets);
+  const bool whole_range = mint <= kMinTime && maxt >= kMaxTime;
   std::vector<model::Sample> buf;
-  bool whole_range = mint <= kMinTime && maxt >= kMaxTime;
-  for (const auto& set : sets) {
-    for (model::SeriesRef ref : head.Select(set)) {
-      if (refs.contains(ref)) continue;
-      if (!whole_range || head.HadDeletion(ref)) {
-        buf.clear();
-        if (head.Read(ref, mint, maxt, 1, &buf) == 0) continue;
-      }
-      refs.insert(ref);
-    }
-  }
-  return std::vector<model::SeriesRef>(refs.begin(), refs.end());
+  std::erase_if(refs, [&](model::SeriesRef ref) {
+    if (whole_range && !head.HadDeletion(ref)) return false;
+    buf.clear();
+    return head.Read(ref, mint, maxt, 1, &buf) == 0;
+  });
+  return refs;
 }
 
 void AppendStringArray(const std::vector<std::string>& v, size_t limit, std::string* out) {
@@ -527,11 +532,8 @@ void Export(const Shared& s, const Params& p, const Reply& reply) {
   if (auto* e = std::get_if<ApiError>(&sel)) return reply(ErrorReply(*e));
   const Selection& x = std::get<Selection>(sel);
   const storage::head::Head& head = s.api.db->head();
-  absl::btree_set<model::SeriesRef> unique;
-  for (const auto& set : x.sets) {
-    for (model::SeriesRef ref : head.Select(set)) unique.insert(ref);
-  }
-  std::vector<model::SeriesRef> refs(unique.begin(), unique.end());
+  // Not SelectRefs: series without samples in range are skipped as they are read.
+  std::vector<model::SeriesRef> refs = MatchAny(head, x.sets);
   head.SortByLabels(&refs);
   std::unique_ptr<BodyWriter> body =
       reply.Stream(MakeResponse(Status::ok, "", "application/stream+json"));

@@ -365,8 +365,7 @@ class Session : public std::enable_shared_from_this<Session> {
     bool last;
     {
       absl::MutexLock lock(&body_->mu);
-      out_pieces_.swap(body_->pieces);
-      body_->pieces.clear();
+      out_pieces_.swap(body_->pieces);  // out_pieces_ was emptied after the last write
       body_->bytes = 0;
       last = body_->finished;
       if (out_pieces_.empty() && !last && out_text_.empty()) {

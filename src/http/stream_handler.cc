@@ -159,16 +159,6 @@ absl::StatusOr<SubscriptionRequest> ParseJsonSubscription(const json::value& v, 
   return sub;
 }
 
-void AppendValue(double v, std::string* out) {
-  if (std::isfinite(v)) {
-    fmt::format_to(std::back_inserter(*out), "{}", v);
-  } else if (std::isnan(v)) {
-    out->append("\"NaN\"");
-  } else {
-    out->append(v > 0 ? "\"+Inf\"" : "\"-Inf\"");
-  }
-}
-
 // Points as a JSON array of the objects POST /v1/metrics takes.
 std::string RenderPoints(const std::vector<stream::Point>& points) {
   std::string out;
@@ -180,17 +170,11 @@ std::string RenderPoints(const std::vector<stream::Point>& points) {
     out.append("{\"name\":");
     AppendJsonString(p.labels->MetricName(), &out);
     out.append(",\"value\":");
-    AppendValue(p.value, &out);
+    AppendJsonValue(p.value, &out);
     out.append(",\"ts\":\"");
     model::AppendTimestamp(p.ts, &out);
     out.push_back('"');
-    for (const model::Label& l : p.labels->items()) {
-      if (l.name == model::kMetricNameLabel) continue;
-      out.push_back(',');
-      AppendJsonString(l.name, &out);
-      out.push_back(':');
-      AppendJsonString(l.value, &out);
-    }
+    AppendLabelFields(*p.labels, &out);
     out.push_back('}');
   }
   out.push_back(']');

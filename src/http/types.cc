@@ -1,5 +1,6 @@
 #include "http/types.h"
 
+#include <cmath>
 #include <utility>
 
 #include "fmt/format.h"
@@ -123,6 +124,27 @@ void AppendJsonString(std::string_view s, std::string* out) {
   }
   out->append(s.data() + run, s.size() - run);
   out->push_back('"');
+}
+
+void AppendJsonValue(double v, std::string* out) {
+  if (std::isfinite(v)) {
+    char buf[32];
+    out->append(buf, fmt::format_to(buf, "{}", v));
+  } else if (std::isnan(v)) {
+    out->append("\"NaN\"");
+  } else {
+    out->append(v > 0 ? "\"+Inf\"" : "\"-Inf\"");
+  }
+}
+
+void AppendLabelFields(const model::Labels& labels, std::string* out) {
+  for (const model::Label& l : labels.items()) {
+    if (l.name == model::kMetricNameLabel) continue;
+    out->push_back(',');
+    AppendJsonString(l.name, out);
+    out->push_back(':');
+    AppendJsonString(l.value, out);
+  }
 }
 
 }  // namespace espy::http

@@ -12,6 +12,7 @@
 #include "boost/beast/core/tcp_stream.hpp"
 #include "boost/beast/http/message.hpp"
 #include "boost/beast/http/string_body.hpp"
+#include "model/labels.h"
 
 namespace espy::http {
 
@@ -77,5 +78,11 @@ Response ErrorResponse(const absl::Status& status);
 
 // Appends `s` as a JSON string literal (with quotes) to *out.
 void AppendJsonString(std::string_view s, std::string* out);
+// Appends `v` as a JSON number; NaN and the infinities, which JSON lacks, as
+// the strings "NaN", "+Inf" and "-Inf".
+void AppendJsonValue(double v, std::string* out);
+// Appends ,"name":"value" for each label but __name__: the label fields of
+// a metric object as POST /v1/metrics takes it.
+void AppendLabelFields(const model::Labels& labels, std::string* out);
 
 }  // namespace espy::http

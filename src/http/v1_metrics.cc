@@ -76,18 +76,6 @@ void HandlePost(const ApiOptions& opts, const Request& req, Reply reply) {
   });
 }
 
-void AppendValue(double v, std::string* out) {
-  if (std::isfinite(v)) {
-    char buf[32];
-    char* end = fmt::format_to(buf, "{}", v);
-    out->append(buf, end);
-  } else if (std::isnan(v)) {
-    out->append("\"NaN\"");
-  } else {
-    out->append(v > 0 ? "\"+Inf\"" : "\"-Inf\"");
-  }
-}
-
 // The parts of the metric objects of a response that are the same for
 // every point of a series, `{"name":"cpu","value":` and `,"host":"a"}`,
 // made once per series, all in one buffer. Thread-compatible.
@@ -101,13 +89,7 @@ class SeriesJson {
     AppendJsonString(labels.MetricName(), &text_);
     text_ += ",\"value\":";
     p.head_end = text_.size();
-    for (const model::Label& l : labels.items()) {
-      if (l.name == model::kMetricNameLabel) continue;
-      text_.push_back(',');
-      AppendJsonString(l.name, &text_);
-      text_.push_back(':');
-      AppendJsonString(l.value, &text_);
-    }
+    AppendLabelFields(labels, &text_);
     text_.push_back('}');
     p.end = text_.size();
     parts_.push_back(p);
@@ -118,7 +100,7 @@ class SeriesJson {
   void AppendPoint(uint32_t series, const model::Sample& sample, std::string* out) const {
     const Parts& p = parts_[series];
     out->append(text_, p.begin, p.head_end - p.begin);
-    AppendValue(sample.value, out);
+    AppendJsonValue(sample.value, out);
     out->append(",\"ts\":\"");
     model::AppendTimestamp(sample.ts, out);
     out->push_back('"');
