@@ -34,6 +34,10 @@ const std::vector<Setting>& ServeSettings() {
        "memory for cached range-query steps (a dashboard's sliding window), e.g. 64MiB; 0 = off",
        "64MiB"},
       {"query-lookback-delta", "how far back an instant selector looks for a sample", "5m"},
+      {"ingest-series-cache-size",
+       "memory for the series of remote write, Influx and Graphite as spelled on the wire, "
+       "e.g. 64MiB; 0 = off",
+       "64MiB"},
       {"stream-max-connections", "most live-stream WebSocket clients", "1000"},
       {"stream-queue-points", "points queued per live-stream client before dropping", "10000"},
       {"enable-admin-api", "serve /api/v1/admin/tsdb/* (delete series): true or false", "false"},
@@ -259,10 +263,10 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     if (!b.ok()) return wrap(b.status());
     if (*b < 1024) return wrap(absl::InvalidArgumentError("want at least 1KiB"));
     c->max_body_bytes = *b;
-  } else if (name == "query-cache-size") {
+  } else if (name == "query-cache-size" || name == "ingest-series-cache-size") {
     auto b = ParseBytes(value);
     if (!b.ok()) return wrap(b.status());
-    c->query_cache_bytes = *b;
+    (name == "query-cache-size" ? c->query_cache_bytes : c->ingest_series_cache_bytes) = *b;
   } else if (name == "idle-timeout" || name == "io-timeout") {
     auto d = ParseDuration(value);
     if (!d.ok()) return wrap(d.status());

@@ -45,8 +45,9 @@ struct ServeConfig {
   // PromQL limits, as Prometheus's --query.* flags.
   std::chrono::milliseconds query_timeout{120'000};
   uint64_t query_max_samples = 50'000'000;
-  int query_max_concurrency = 0;             // query threads; 0 = one per core
-  uint64_t query_cache_bytes = 64ull << 20;  // range-query result cache; 0 = off
+  int query_max_concurrency = 0;                     // query threads; 0 = one per core
+  uint64_t query_cache_bytes = 64ull << 20;          // range-query result cache; 0 = off
+  uint64_t ingest_series_cache_bytes = 64ull << 20;  // ingest::SeriesCache; 0 = off
   std::chrono::milliseconds query_lookback_delta{300'000};
   // Live stream limits.
   uint64_t stream_max_connections = 1'000;

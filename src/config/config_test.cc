@@ -27,11 +27,9 @@ TEST(ConfigTest, LimitsFromFlagsAndFile) {
   std::string path = WriteFile("limits.yaml", "max-series: 1000\nquery_timeout: 30s\n");
   RawSettings raw;
   raw.config_file = path;
-  raw.values = {{"max-new-series-per-minute", "50"},
-                {"query-max-samples", "1000000"},
-                {"query-lookback-delta", "1m"},
-                {"stream-max-connections", "10"},
-                {"stream-queue-points", "500"}};
+  raw.values = {{"max-new-series-per-minute", "50"}, {"query-max-samples", "1000000"},
+                {"query-lookback-delta", "1m"},      {"stream-max-connections", "10"},
+                {"stream-queue-points", "500"},      {"ingest-series-cache-size", "1MiB"}};
   auto c = Resolve(raw);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(1000u, c->max_series);
@@ -41,6 +39,8 @@ TEST(ConfigTest, LimitsFromFlagsAndFile) {
   EXPECT_EQ(std::chrono::minutes(1), c->query_lookback_delta);
   EXPECT_EQ(10u, c->stream_max_connections);
   EXPECT_EQ(500u, c->stream_queue_points);
+  EXPECT_EQ(1u << 20, c->ingest_series_cache_bytes);
+  EXPECT_EQ(64u << 20, Resolve({})->ingest_series_cache_bytes);
   auto bad = Resolve({.values = {{"max-series", "-1"}}, .config_file = ""});
   EXPECT_EQ(bad.status().message(),
             "--max-series: want a whole number from 0 to 9223372036854775807, got \"-1\"");
@@ -74,6 +74,7 @@ TEST(ConfigTest, BadValuesNameTheSettingAndWhatItWants) {
       {"listen", "127.0.0.1:70000", "--listen: want host:port"},
       {"fsync", "sometimes", "--fsync: want batch, always or never"},
       {"max-body-size", "lots", "--max-body-size: want a size"},
+      {"ingest-series-cache-size", "big", "--ingest-series-cache-size: want a size"},
       {"threads", "-1", "--threads: want a number"},
       {"query-max-concurrency", "-1",
        "--query-max-concurrency: want a whole number from 0 to 1024"},

@@ -148,14 +148,29 @@ class PendingBatch {
     if (batch_.samples.empty()) {
       batch_ = std::move(parsed);  // the common case when commits keep up
       index_.clear();
+      by_ref_.clear();
       indexed_ = 0;
       return;
     }
-    // Series seen by earlier reads are looked up, so that a busy connection's
-    // batch carries each series once however many reads it spans.
-    for (; indexed_ < batch_.series.size(); ++indexed_) index_.insert(indexed_);
+    // Series seen by earlier reads are looked up (by ref when the parser
+    // knew it, else by labels), so that a busy connection's batch carries
+    // each series once however many reads it spans.
+    for (; indexed_ < batch_.series.size(); ++indexed_) {
+      if (model::SeriesRef ref = batch_.RefOf(indexed_); ref != 0) {
+        by_ref_.try_emplace(ref, indexed_);
+      } else {
+        index_.insert(indexed_);
+      }
+    }
     remap_.resize(parsed.series.size());
     for (size_t i = 0; i < parsed.series.size(); ++i) {
+      if (model::SeriesRef ref = parsed.RefOf(i); ref != 0) {
+        auto [at, added] = by_ref_.try_emplace(ref, 0);
+        if (added) at->second = batch_.AddSeriesRef(ref);
+        remap_[i] = at->second;
+        indexed_ = static_cast<uint32_t>(batch_.series.size());
+        continue;
+      }
       auto it = index_.find(parsed.series[i]);
       if (it != index_.end()) {
         remap_[i] = *it;
@@ -177,7 +192,9 @@ class PendingBatch {
     ingest::Batch out = std::move(batch_);
     batch_.series.clear();
     batch_.samples.clear();
+    batch_.refs.clear();
     index_.clear();
+    by_ref_.clear();
     indexed_ = 0;
     bytes_ = 0;
     return out;
@@ -204,8 +221,10 @@ class PendingBatch {
   };
 
   ingest::Batch batch_;
-  absl::flat_hash_set<uint32_t, IndexHash, IndexEq> index_;  // points into batch_.series
-  uint32_t indexed_ = 0;  // batch_.series[0, indexed_) are in index_
+  // Point into batch_.series: the series given by labels, and by ref.
+  absl::flat_hash_set<uint32_t, IndexHash, IndexEq> index_;
+  absl::flat_hash_map<model::SeriesRef, uint32_t> by_ref_;
+  uint32_t indexed_ = 0;  // batch_.series[0, indexed_) are in index_ or by_ref_
   std::vector<uint32_t> remap_;
   size_t bytes_ = 0;
 };
@@ -312,8 +331,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
 ingest::Batch Listener::Impl::Parse(std::string_view peer, std::string_view block,
                                     int64_t first_line,
                                     const std::vector<ingest::GraphiteLineError>* splitter_errors) {
-  ingest::GraphiteParseResult result = ingest::ParseGraphiteLines(
-      block, first_line, options_.clock->NowMillis(), options_.limits, options_.max_line_bytes);
+  ingest::SeriesLookup lookup(options_.series_cache, ingest::SeriesCache::Protocol::kGraphite);
+  ingest::GraphiteParseResult result =
+      ingest::ParseGraphiteLines(block, first_line, options_.clock->NowMillis(), options_.limits,
+                                 options_.max_line_bytes, &lookup);
+  lookup.Learn(&result.batch, [this](const model::Labels& l) { return db_->head().Lookup(l); });
   if (splitter_errors != nullptr && !splitter_errors->empty()) {
     result.error_count += splitter_errors->size();
     result.errors.insert(result.errors.begin(), splitter_errors->begin(), splitter_errors->end());

@@ -27,6 +27,7 @@
 #include "base/log.h"
 #include "ingest/graphite_parser.h"
 #include "ingest/limits.h"
+#include "ingest/series_cache.h"
 #include "storage/db.h"
 
 namespace espy::graphite {
@@ -46,6 +47,8 @@ struct ListenerOptions {
   size_t max_line_bytes = ingest::kDefaultGraphiteMaxLineBytes;
   size_t max_connections = 10'000;  // more are closed on accept
   ingest::Limits limits;
+  // Known series spellings (may be null: none); must outlive the Listener.
+  ingest::SeriesCache* series_cache = nullptr;
   const base::Clock* clock = base::SystemClock::Get();  // must outlive the Listener
   base::Logger logger = base::NullLogger();
   // Counters, called from I/O or commit threads (may be empty).

@@ -337,6 +337,33 @@ TEST_F(ListenerTest, WritesArrivingDuringACommitBecomeTheNextBatch) {
   EXPECT_EQ("s{k=\"v6\"} 1700000000000 195", stored[7]);
 }
 
+TEST_F(ListenerTest, SeriesFoundInTheCacheAreMergedByRefAcrossReads) {
+  ingest::SeriesCache cache(1 << 20);
+  options_.series_cache = &cache;
+  uint16_t port = StartListener();
+  Client client(SOCK_STREAM, port);
+  for (int i = 0; i < 7; ++i) client.Send(fmt::format("s;k=v{} 0 1700000000\n", i));
+  WaitFor(7);
+  HoldCommits();
+  client.Send("first 0 1700000000\n");
+  WaitUntilHeld();
+  // One read each (a bad line is counted when its read is parsed): the
+  // first finds the series in the head and caches them, the others hit.
+  for (int i = 0; i < 21; ++i) {
+    client.Send(fmt::format("s;k=v{} {} 1700000010\nbad\n", i % 7, i));
+    WaitFor(7, i + 1);
+  }
+  ReleaseCommits();
+  WaitFor(7 + 1 + 21, 21);
+  EXPECT_EQ(BatchSeries().back(), 7u);  // each series once, given by ref
+  EXPECT_GE(cache.stats().hits, 7u * 2);
+  EXPECT_EQ(7u, cache.stats().entries);
+  std::vector<std::string> stored = Stored();
+  ASSERT_EQ(15u, stored.size());
+  EXPECT_EQ("s{k=\"v0\"} 1700000010000 14", stored[2]);
+  EXPECT_EQ("s{k=\"v6\"} 1700000010000 20", stored[14]);
+}
+
 TEST_F(ListenerTest, ManySmallWritesAreAllCommittedInOrder) {
   uint16_t port = StartListener();
   Client client(SOCK_STREAM, port);

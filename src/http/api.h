@@ -8,6 +8,7 @@
 #include "http/router.h"
 #include "http/self_metrics.h"
 #include "ingest/limits.h"
+#include "ingest/series_cache.h"
 #include "storage/db.h"
 
 namespace espy::http {
@@ -17,6 +18,9 @@ struct ApiOptions {
   SelfMetrics* metrics = nullptr;  // must outlive the router
   const base::Clock* clock = base::SystemClock::Get();
   ingest::Limits limits;
+  // Known series spellings for remote write and Influx line protocol (may
+  // be null: none); must outlive the router.
+  ingest::SeriesCache* series_cache = nullptr;
   size_t default_page_limit = 10'000;
   size_t max_page_limit = 100'000;
   // Cleared when shutdown starts, so /readyz turns 503 for load balancers.

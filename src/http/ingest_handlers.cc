@@ -136,6 +136,11 @@ Response InfluxError(InfluxApi api, Status status, const absl::Status& error,
   return MakeResponse(status, std::move(out));
 }
 
+// Caches the spellings of the batch's series that the head knows already.
+void LearnSeries(const ApiOptions& api, ingest::SeriesLookup& lookup, ingest::Batch* batch) {
+  lookup.Learn(batch, [&api](const model::Labels& l) { return api.db->head().Lookup(l); });
+}
+
 // Commits through the same path as POST /v1/metrics and answers 204 once
 // the batch is durable; `on_error` renders a failed commit.
 void CommitAndAck(const ApiOptions& api, std::string_view protocol, ingest::Batch batch,
@@ -184,13 +189,15 @@ void HandleRemoteWrite(const ApiOptions& api, const IngestHandlerOptions& option
                               "(application/x-protobuf, prometheus.WriteRequest)",
                               content_type));
   }
+  ingest::SeriesLookup lookup(api.series_cache, ingest::SeriesCache::Protocol::kRemoteWrite);
   absl::StatusOr<ingest::Batch> batch = ingest::ParseRemoteWrite(
-      req.body(), options.max_decoded_bytes, api.clock->NowMillis(), api.limits);
+      req.body(), options.max_decoded_bytes, api.clock->NowMillis(), api.limits, &lookup);
   if (!batch.ok()) {
     api.metrics->AddRejected(kRemoteWrite, 1);
     reply(ErrorResponse(batch.status()));
     return;
   }
+  LearnSeries(api, lookup, &*batch);
   CommitAndAck(api, kRemoteWrite, *std::move(batch), std::move(reply),
                [](const absl::Status& s) { return ErrorResponse(s); });
 }
@@ -256,9 +263,11 @@ void HandleInflux(InfluxApi api_version, const ApiOptions& api, const IngestHand
                                                          body.size(), options.max_decoded_bytes)),
                   "");
   }
+  ingest::SeriesLookup lookup(api.series_cache, ingest::SeriesCache::Protocol::kInflux);
   absl::StatusOr<ingest::Batch> batch =
-      ingest::ParseInfluxLines(body, *precision, api.clock->NowMillis(), api.limits);
+      ingest::ParseInfluxLines(body, *precision, api.clock->NowMillis(), api.limits, &lookup);
   if (!batch.ok()) return reject(Status::bad_request, batch.status(), body);
+  LearnSeries(api, lookup, &*batch);
   CommitAndAck(api, kInflux, *std::move(batch), std::move(reply),
                [api_version](const absl::Status& s) {
                  return InfluxError(api_version, HttpStatusFor(s), s, "");

@@ -88,8 +88,12 @@ struct ViewHash {
 // Single-threaded: one per ParseGraphiteLines call.
 class GraphiteParser {
  public:
-  GraphiteParser(int64_t now_millis, const Limits& limits, size_t max_line_bytes)
-      : now_millis_(now_millis), limits_(limits), max_line_bytes_(max_line_bytes) {}
+  GraphiteParser(int64_t now_millis, const Limits& limits, size_t max_line_bytes,
+                 SeriesLookup* lookup)
+      : now_millis_(now_millis),
+        limits_(limits),
+        max_line_bytes_(max_line_bytes),
+        lookup_(lookup != nullptr && lookup->enabled() ? lookup : nullptr) {}
 
   // Adds the line's sample to the batch, or returns why it is bad.
   absl::Status ParseLine(std::string_view line, int64_t line_number);
@@ -101,6 +105,7 @@ class GraphiteParser {
   const int64_t now_millis_;
   const Limits& limits_;
   const size_t max_line_bytes_;
+  SeriesLookup* const lookup_;  // null: no SeriesCache
   Batch batch_;
   // Keys view the chunk, which outlives the parser.
   absl::flat_hash_map<std::string_view, uint32_t, ViewHash> series_index_;
@@ -165,6 +170,14 @@ absl::StatusOr<uint32_t> GraphiteParser::FindOrAddSeries(std::string_view key,
                                                          int64_t line_number) {
   auto it = series_index_.find(key);
   if (it != series_index_.end()) return it->second;
+  if (lookup_ != nullptr) {
+    lookup_->StartKey().append(key);
+    if (model::SeriesRef ref = lookup_->Find(); ref != 0) {
+      const uint32_t index = batch_.AddSeriesRef(ref);
+      series_index_.emplace(key, index);
+      return index;
+    }
+  }
 
   size_t semicolon = key.find(';');
   std::string_view path = key.substr(0, semicolon);
@@ -208,6 +221,7 @@ absl::StatusOr<uint32_t> GraphiteParser::FindOrAddSeries(std::string_view key,
   model::Labels series(std::move(labels));
   ESPY_RETURN_IF_ERROR(ValidateLabels(series, limits_, line_number));
   const uint32_t index = batch_.AddSeries(std::move(series));
+  if (lookup_ != nullptr) lookup_->Missed(index);
   series_index_.emplace(key, index);
   return index;
 }
@@ -216,8 +230,8 @@ absl::StatusOr<uint32_t> GraphiteParser::FindOrAddSeries(std::string_view key,
 
 GraphiteParseResult ParseGraphiteLines(std::string_view chunk, int64_t first_line,
                                        int64_t now_millis, const Limits& limits,
-                                       size_t max_line_bytes) {
-  GraphiteParser parser(now_millis, limits, max_line_bytes);
+                                       size_t max_line_bytes, SeriesLookup* lookup) {
+  GraphiteParser parser(now_millis, limits, max_line_bytes, lookup);
   GraphiteParseResult result;
   int64_t line_number = first_line;
   size_t start = 0;

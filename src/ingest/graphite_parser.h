@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "ingest/limits.h"
+#include "ingest/series_cache.h"
 #include "model/sample_batch.h"
 
 namespace espy::ingest {
@@ -50,9 +51,12 @@ struct GraphiteParseResult {
 //   - Blank lines are skipped silently; lines longer than `max_line_bytes`
 //     are errors. Each label set goes through ValidateLabels and each
 //     timestamp through ValidateTimestamp.
+//   - With a `lookup`, a path (with its tags) spelled as a cached one's is
+//     added by ref, its labels neither built nor checked again.
 GraphiteParseResult ParseGraphiteLines(std::string_view chunk, int64_t first_line,
                                        int64_t now_millis, const Limits& limits,
-                                       size_t max_line_bytes = kDefaultGraphiteMaxLineBytes);
+                                       size_t max_line_bytes = kDefaultGraphiteMaxLineBytes,
+                                       SeriesLookup* lookup = nullptr);
 
 // Cuts a TCP byte stream into blocks of whole lines, keeping a partial last
 // line across reads. A line longer than max_line_bytes is reported once and

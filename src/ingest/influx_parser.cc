@@ -99,8 +99,10 @@ struct Field {
   double value;
 };
 
-// A measurement and tag set, as spelled on one or more lines.
+// A measurement and tag set, as spelled on one or more lines. Its labels
+// are built on the first field that is not found in the SeriesCache.
 struct SeriesBase {
+  bool built = false;
   std::string measurement;
   std::vector<model::Label> tags;  // sorted by name, unique
   // The series made from it so far: raw field key -> batch series index. A
@@ -118,18 +120,29 @@ struct ViewHash {
 // Single-threaded: one per ParseInfluxLines call.
 class InfluxParser {
  public:
-  InfluxParser(InfluxPrecision precision, int64_t now_millis, const Limits& limits)
-      : precision_(precision), now_millis_(now_millis), limits_(limits) {}
+  InfluxParser(InfluxPrecision precision, int64_t now_millis, const Limits& limits,
+               SeriesLookup* lookup)
+      : precision_(precision),
+        now_millis_(now_millis),
+        limits_(limits),
+        lookup_(lookup != nullptr && lookup->enabled() ? lookup : nullptr) {}
 
   absl::Status ParseLine(std::string_view line, int64_t item);
   Batch TakeBatch() { return std::move(batch_); }
 
  private:
-  absl::StatusOr<uint32_t> FindOrAddBase(
-      std::string_view raw_key, std::string_view measurement, bool measurement_escaped,
-      const std::vector<std::pair<std::string_view, std::string_view>>& tags, bool tags_escaped,
-      int64_t item);
-  absl::StatusOr<uint32_t> FindOrAddSeries(uint32_t base, const Field& field, int64_t item);
+  // The line's measurement and tags, as parsed by ParseLine.
+  struct LineKey {
+    std::string_view raw;  // measurement and tags as spelled
+    std::string_view measurement;
+    bool measurement_escaped;
+    bool tags_escaped;
+  };
+  uint32_t FindOrAddBase(std::string_view raw_key);
+  // Unescapes and checks the measurement and raw_tags_ of `line` into `base`.
+  absl::Status BuildBase(SeriesBase& base, const LineKey& line, int64_t item);
+  absl::StatusOr<uint32_t> FindOrAddSeries(uint32_t base, const LineKey& line, const Field& field,
+                                           int64_t item);
   absl::StatusOr<double> ParseFieldValue(std::string_view key, std::string_view value,
                                          int64_t item) const;
   absl::StatusOr<int64_t> ParseTimestamp(std::string_view text, int64_t item) const;
@@ -137,6 +150,7 @@ class InfluxParser {
   const InfluxPrecision precision_;
   const int64_t now_millis_;
   const Limits& limits_;
+  SeriesLookup* const lookup_;  // null: no SeriesCache
   Batch batch_;
   std::vector<SeriesBase> bases_;
   // Keys view the body, which outlives the parser.
@@ -257,29 +271,28 @@ absl::Status InfluxParser::ParseLine(std::string_view line, int64_t item) {
   }
   ESPY_RETURN_IF_ERROR(ValidateTimestamp(ts, now_millis_, limits_, item));
 
-  ESPY_ASSIGN_OR_RETURN(uint32_t base,
-                        FindOrAddBase(raw_series_key, measurement, measurement_escaped, raw_tags_,
-                                      tags_escaped, item));
+  const LineKey line_key{raw_series_key, measurement, measurement_escaped, tags_escaped};
+  const uint32_t base = FindOrAddBase(raw_series_key);
   for (const Field& field : fields_) {
-    ESPY_ASSIGN_OR_RETURN(uint32_t series, FindOrAddSeries(base, field, item));
+    ESPY_ASSIGN_OR_RETURN(uint32_t series, FindOrAddSeries(base, line_key, field, item));
     batch_.Add(series, ts, field.value);
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> InfluxParser::FindOrAddBase(
-    std::string_view raw_key, std::string_view measurement, bool measurement_escaped,
-    const std::vector<std::pair<std::string_view, std::string_view>>& tags, bool tags_escaped,
-    int64_t item) {
-  auto it = base_index_.find(raw_key);
-  if (it != base_index_.end()) return it->second;
+uint32_t InfluxParser::FindOrAddBase(std::string_view raw_key) {
+  auto [it, inserted] = base_index_.try_emplace(raw_key, static_cast<uint32_t>(bases_.size()));
+  if (inserted) bases_.emplace_back();
+  return it->second;
+}
 
-  SeriesBase base;
-  base.measurement = UnescapeIf(measurement_escaped, measurement, kMeasurementEscapes);
-  base.tags.reserve(tags.size() + 1);
-  for (const auto& [key, value] : tags) {
-    base.tags.push_back(
-        {UnescapeIf(tags_escaped, key, kKeyEscapes), UnescapeIf(tags_escaped, value, kKeyEscapes)});
+absl::Status InfluxParser::BuildBase(SeriesBase& base, const LineKey& line, int64_t item) {
+  base.measurement = UnescapeIf(line.measurement_escaped, line.measurement, kMeasurementEscapes);
+  base.tags.clear();
+  base.tags.reserve(raw_tags_.size() + 1);
+  for (const auto& [key, value] : raw_tags_) {
+    base.tags.push_back({UnescapeIf(line.tags_escaped, key, kKeyEscapes),
+                         UnescapeIf(line.tags_escaped, value, kKeyEscapes)});
     if (base.tags.back().name.starts_with("__")) {
       return MakeBadInput(item, base.tags.back().name,
                           "tag keys starting with \"__\" are reserved");
@@ -291,18 +304,30 @@ absl::StatusOr<uint32_t> InfluxParser::FindOrAddBase(
       return MakeBadInput(item, base.tags[i].name, "tag appears twice on the line");
     }
   }
-  const uint32_t index = static_cast<uint32_t>(bases_.size());
-  bases_.push_back(std::move(base));
-  base_index_.emplace(raw_key, index);
-  return index;
+  base.built = true;
+  return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> InfluxParser::FindOrAddSeries(uint32_t base_index, const Field& field,
-                                                       int64_t item) {
+absl::StatusOr<uint32_t> InfluxParser::FindOrAddSeries(uint32_t base_index, const LineKey& line,
+                                                       const Field& field, int64_t item) {
   SeriesBase& base = bases_[base_index];
   for (const auto& [raw_key, index] : base.series) {
     if (raw_key == field.raw_key) return index;
   }
+  if (lookup_ != nullptr) {
+    // The spelling: the series key and the field key, which never hold a
+    // raw newline.
+    std::string& key = lookup_->StartKey();
+    key.append(line.raw);
+    key += '\n';
+    key.append(field.raw_key);
+    if (model::SeriesRef ref = lookup_->Find(); ref != 0) {
+      const uint32_t index = batch_.AddSeriesRef(ref);
+      base.series.emplace_back(field.raw_key, index);
+      return index;
+    }
+  }
+  if (!base.built) ESPY_RETURN_IF_ERROR(BuildBase(base, line, item));
 
   std::string field_key = UnescapeIf(field.key_escaped, field.raw_key, kKeyEscapes);
   std::string name = base.measurement;
@@ -317,6 +342,7 @@ absl::StatusOr<uint32_t> InfluxParser::FindOrAddSeries(uint32_t base_index, cons
   model::Labels series(std::move(labels));
   ESPY_RETURN_IF_ERROR(ValidateLabels(series, limits_, item));
   const uint32_t index = batch_.AddSeries(std::move(series));
+  if (lookup_ != nullptr) lookup_->Missed(index);
   base.series.emplace_back(field.raw_key, index);
   return index;
 }
@@ -417,8 +443,9 @@ absl::StatusOr<InfluxPrecision> ParseInfluxPrecision(std::string_view text) {
 }
 
 absl::StatusOr<Batch> ParseInfluxLines(std::string_view body, InfluxPrecision precision,
-                                       int64_t now_millis, const Limits& limits) {
-  InfluxParser parser(precision, now_millis, limits);
+                                       int64_t now_millis, const Limits& limits,
+                                       SeriesLookup* lookup) {
+  InfluxParser parser(precision, now_millis, limits, lookup);
   int64_t item = 0;
   size_t start = 0;
   while (start < body.size()) {

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "ingest/limits.h"
+#include "ingest/series_cache.h"
 #include "model/sample_batch.h"
 
 namespace espy::ingest {
@@ -52,7 +53,10 @@ absl::StatusOr<InfluxPrecision> ParseInfluxPrecision(std::string_view text);
 //     ValidateTimestamp (field "ts").
 // The series table may hold equal label sets more than once (it is
 // de-duplicated by spelling, not by canonical form); storage resolves them.
+// With a `lookup`, a series whose key and field key are spelled as a cached
+// one's is added by ref, its labels neither built nor checked again.
 absl::StatusOr<Batch> ParseInfluxLines(std::string_view body, InfluxPrecision precision,
-                                       int64_t now_millis, const Limits& limits);
+                                       int64_t now_millis, const Limits& limits,
+                                       SeriesLookup* lookup = nullptr);
 
 }  // namespace espy::ingest

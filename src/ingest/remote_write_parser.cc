@@ -198,7 +198,10 @@ absl::Status DecodeSample(std::string_view data, size_t offset, RawSeries* out) 
   return absl::OkStatus();
 }
 
-absl::Status DecodeTimeSeries(std::string_view data, size_t offset, RawSeries* out) {
+// Appends the Label fields' wire bytes to *key, when given: the series'
+// spelling for a SeriesCache.
+absl::Status DecodeTimeSeries(std::string_view data, size_t offset, RawSeries* out,
+                              std::string* key) {
   out->Clear();
   WireReader r(data, offset);
   while (!r.done()) {
@@ -215,6 +218,7 @@ absl::Status DecodeTimeSeries(std::string_view data, size_t offset, RawSeries* o
     switch (field) {
       case 1:
         ESPY_RETURN_IF_ERROR(DecodeLabel(bytes, bytes_offset, out));
+        if (key != nullptr) key->append(data.substr(at - offset, r.offset() - at));
         break;
       case 2:
         ESPY_RETURN_IF_ERROR(DecodeSample(bytes, bytes_offset, out));
@@ -272,7 +276,9 @@ absl::StatusOr<model::Labels> ConvertLabels(const RawSeries& raw, int64_t item,
 }  // namespace
 
 absl::StatusOr<Batch> ParseRemoteWrite(std::string_view body, size_t max_decoded_bytes,
-                                       int64_t now_millis, const Limits& limits) {
+                                       int64_t now_millis, const Limits& limits,
+                                       SeriesLookup* lookup) {
+  if (lookup != nullptr && !lookup->enabled()) lookup = nullptr;
   size_t decoded_size = 0;
   if (!snappy::GetUncompressedLength(body.data(), body.size(), &decoded_size)) {
     return MakeBadInput(-1, "",
@@ -303,18 +309,26 @@ absl::StatusOr<Batch> ParseRemoteWrite(std::string_view body, size_t max_decoded
     }
     std::string_view bytes;
     if (!reader.ReadBytes(&bytes)) return Corrupt(at, "truncated TimeSeries");
-    ESPY_RETURN_IF_ERROR(DecodeTimeSeries(bytes, reader.offset() - bytes.size(), &raw));
+    ESPY_RETURN_IF_ERROR(DecodeTimeSeries(bytes, reader.offset() - bytes.size(), &raw,
+                                          lookup != nullptr ? &lookup->StartKey() : nullptr));
     if (raw.has_histograms) {
       return MakeBadInput(item, "histograms",
                           "native histograms are not supported; send classic histograms "
                           "(_bucket/_sum/_count series)");
     }
-    ESPY_ASSIGN_OR_RETURN(model::Labels labels, ConvertLabels(raw, item, limits));
+    // A cached spelling was valid before, and means the same labels now.
+    const model::SeriesRef ref = lookup != nullptr ? lookup->Find() : 0;
+    model::Labels labels;
+    if (ref == 0) {
+      ESPY_ASSIGN_OR_RETURN(labels, ConvertLabels(raw, item, limits));
+    }
     if (!raw.samples.empty()) {
       for (const model::Sample& sample : raw.samples) {
         ESPY_RETURN_IF_ERROR(ValidateTimestamp(sample.ts, now_millis, limits, item));
       }
-      const uint32_t index = batch.AddSeries(std::move(labels));
+      const uint32_t index =
+          ref != 0 ? batch.AddSeriesRef(ref) : batch.AddSeries(std::move(labels));
+      if (ref == 0 && lookup != nullptr) lookup->Missed(index);
       for (const model::Sample& sample : raw.samples) batch.Add(index, sample.ts, sample.value);
     }
     ++item;

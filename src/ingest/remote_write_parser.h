@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "ingest/limits.h"
+#include "ingest/series_cache.h"
 #include "model/sample_batch.h"
 
 namespace espy::ingest {
@@ -27,7 +28,10 @@ using Batch = model::SampleBatch;
 //   - Native histograms are rejected; exemplars and metadata are accepted
 //     and skipped without being parsed. Unknown fields are skipped, as
 //     protobuf does; groups (wire types 3, 4) are corrupt input.
+//   - With a `lookup`, a series whose Label messages are spelled as a cached
+//     one's is added by ref, its labels neither converted nor checked again.
 absl::StatusOr<Batch> ParseRemoteWrite(std::string_view body, size_t max_decoded_bytes,
-                                       int64_t now_millis, const Limits& limits);
+                                       int64_t now_millis, const Limits& limits,
+                                       SeriesLookup* lookup = nullptr);
 
 }  // namespace espy::ingest

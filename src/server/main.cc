@@ -21,6 +21,7 @@
 #include "http/server.h"
 #include "http/stream_handler.h"
 #include "http/uptime_handler.h"
+#include "ingest/series_cache.h"
 #include "probe/config.h"
 #include "probe/report.h"
 #include "probe/scheduler.h"
@@ -158,8 +159,28 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   base::WorkPool query_pool({.threads = query_threads, .max_waiting = 200});
   http::SelfMetrics metrics(db->get());
   std::atomic<bool> ready{true};
+  // Remote write, Influx and Graphite series as spelled on the wire -> ref.
+  ingest::SeriesCache series_cache(cfg.ingest_series_cache_bytes);
+  metrics.AddCollector([&series_cache] {
+    ingest::SeriesCacheStats c = series_cache.stats();
+    return fmt::format(
+        "# HELP espy_ingest_series_cache_hits_total Ingested series found by their spelling "
+        "on the wire.\n"
+        "# TYPE espy_ingest_series_cache_hits_total counter\n"
+        "espy_ingest_series_cache_hits_total {}\n"
+        "# HELP espy_ingest_series_cache_misses_total Ingested series parsed in full.\n"
+        "# TYPE espy_ingest_series_cache_misses_total counter\n"
+        "espy_ingest_series_cache_misses_total {}\n"
+        "# HELP espy_ingest_series_cache_entries Series spellings cached.\n"
+        "# TYPE espy_ingest_series_cache_entries gauge\nespy_ingest_series_cache_entries {}\n"
+        "# HELP espy_ingest_series_cache_bytes Estimated memory of the series spellings "
+        "cached.\n"
+        "# TYPE espy_ingest_series_cache_bytes gauge\nespy_ingest_series_cache_bytes {}\n",
+        c.hits, c.misses, c.entries, c.bytes);
+  });
   http::ApiOptions api;
   api.db = db->get();
+  api.series_cache = &series_cache;
   api.metrics = &metrics;
   api.ready = &ready;
   http::Router router;
@@ -285,6 +306,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     g.host = cfg.graphite_host;
     g.port = cfg.graphite_port;
     g.logger = base::MakeLogger("graphite", cfg.log_level);
+    g.series_cache = &series_cache;
     g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };
     g.on_bad_lines = [&metrics](uint64_t n) { metrics.AddGraphiteBadLines(n); };
     g.on_failed = [&metrics](uint64_t n) { metrics.AddRejected("graphite", n); };

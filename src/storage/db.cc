@@ -159,8 +159,9 @@ void Db::ReplayTombstone(std::string_view payload) {
 }
 
 void Db::Commit(model::SampleBatch batch, Done done) {
-  std::vector<model::SeriesRef> refs;
-  head_.LookupAll(batch.series, &refs);
+  // Here rather than on the commit thread, the one serial step. Series the
+  // producer gave by ref keep it.
+  head_.LookupAll(batch.series, &batch.refs);
   absl::Status reject;
   {
     absl::MutexLock lock(&mu_);
@@ -174,7 +175,7 @@ void Db::Commit(model::SampleBatch batch, Done done) {
           fmt::format("write queue full ({} samples waiting); retry later", queued_samples_));
     } else {
       queued_samples_ += batch.samples.size();
-      queue_.push_back({std::move(batch), std::move(refs), std::move(done)});
+      queue_.push_back({std::move(batch), std::move(done)});
       return;
     }
   }
@@ -224,15 +225,15 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
                             std::vector<absl::Status>* statuses) {
   std::vector<record::RefSeries> new_series;
   std::vector<record::RefSample> samples;
-  std::vector<model::SeriesRef> ref_of_series;
   std::string payload;
   refs->assign(round.size(), {});
   statuses->assign(round.size(), absl::OkStatus());
   for (size_t b = 0; b < round.size(); ++b) {
-    const model::SampleBatch& batch = round[b].batch;
+    model::SampleBatch& batch = round[b].batch;
     new_series.clear();
     samples.clear();
-    ref_of_series = std::move(round[b].refs);
+    // Commit sized it; 0 means the series is given by its labels.
+    std::vector<model::SeriesRef>& ref_of_series = batch.refs;
     ref_of_series.resize(batch.series.size());
     size_t missing = 0;
     for (size_t i = 0; i < batch.series.size(); ++i) {
@@ -252,7 +253,11 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
       // A series is (re)written to the WAL the first time it is used in
       // each WAL generation: new, known only from blocks, or logged in
       // segments that truncation removed.
-      if (head_.MarkLogged(ref, wal_gen_)) new_series.push_back({ref, batch.series[i]});
+      if (head_.MarkLogged(ref, wal_gen_)) {
+        // A series given by ref has no labels in the batch; the head has them.
+        new_series.push_back(
+            {ref, batch.series[i].empty() ? head_.SeriesLabels(ref) : batch.series[i]});
+      }
     }
     std::vector<model::SeriesRef>& sample_refs = (*refs)[b];
     sample_refs.resize(batch.samples.size());

@@ -183,12 +183,11 @@ class Db {
 
  private:
   struct Pending {
+    // batch.refs is parallel to batch.series: the head's ref of each, given
+    // by the producer or looked up by the committing thread (0: unknown
+    // then), so the commit thread need not hash and compare labels. Series
+    // are never removed from the head, so a ref found stays right.
     model::SampleBatch batch;
-    // The head's ref of each batch.series, looked up by the committing
-    // thread (0: unknown then), so the commit thread need not hash and
-    // compare labels. Series are never removed from the head, so a ref
-    // found stays right.
-    std::vector<model::SeriesRef> refs;
     Done done;
     std::function<void()> task;  // if set: run on the commit thread instead
   };

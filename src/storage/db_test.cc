@@ -246,6 +246,36 @@ TEST_F(DbTest, SeriesKnownOnlyFromBlocksAreReloggedInTheWal) {
   EXPECT_EQ((std::map<int64_t, double>{{5000, 5}}), ReadMap("c"));
 }
 
+TEST_F(DbTest, SeriesGivenByRefAreCommittedAndReloggedWithTheirLabels) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("b", {{1000, 2}})).ok());
+  const model::SeriesRef a =
+      db_->head().Lookup(model::Labels({{"__name__", "cpu"}, {"host", "a"}}));
+  const model::SeriesRef b =
+      db_->head().Lookup(model::Labels({{"__name__", "cpu"}, {"host", "b"}}));
+  ASSERT_NE(0u, a);
+  ASSERT_NE(0u, b);
+  auto by_ref = [&](int64_t ts) {
+    model::SampleBatch batch;
+    batch.Add(batch.AddSeriesRef(a), ts, 10);
+    batch.Add(batch.AddSeries(model::Labels({{"__name__", "cpu"}, {"host", "c"}})), ts, 30);
+    batch.Add(batch.AddSeriesRef(b), ts, 20);
+    batch.Add(batch.AddSeriesRef(a), ts + 1, 11);  // the same series twice
+    return batch;
+  };
+  ASSERT_TRUE(db_->CommitAndWait(by_ref(2000)).ok());
+  // Truncating the WAL starts a generation in which every series used is
+  // logged again: those given by ref must be logged with the head's labels.
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(by_ref(3000)).ok());
+  Reopen();
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 1}, {2000, 10}, {2001, 11}, {3000, 10}, {3001, 11}}),
+            ReadMap("a"));
+  EXPECT_EQ((std::map<int64_t, double>{{1000, 2}, {2000, 20}, {3000, 20}}), ReadMap("b"));
+  EXPECT_EQ((std::map<int64_t, double>{{2000, 30}, {3000, 30}}), ReadMap("c"));
+  EXPECT_EQ(3u, db_->stats().series);
+}
+
 TEST_F(DbTest, CorruptBlockIsQuarantinedAndTheRestIsServed) {
   ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
   ASSERT_TRUE(db_->FlushHead().ok());

@@ -117,6 +117,22 @@ class InfluxTest(unittest.TestCase):
         self.assertGreaterEqual(
             self.espy.self_metric('espy_samples_ingested_total{protocol="influx"}'), 1)
 
+    def test_series_sent_again_are_found_by_their_spelling(self):
+        hits = self.espy.self_metric("espy_ingest_series_cache_hits_total") or 0
+        body = "again,host=a user=1,system=2 {}\nagain,host=b user=3 {}\n"
+        for i in range(3):
+            ts = 1700000000 + i
+            status, text = self.curl("/write?precision=s", body.format(ts, ts).encode())
+            self.assertEqual(204, status, text)
+        # The first send creates the series, the second caches their
+        # spellings, the third finds all three in the cache.
+        self.assertGreaterEqual(self.espy.self_metric("espy_ingest_series_cache_hits_total"), hits + 3)
+        self.assertGreaterEqual(self.espy.self_metric("espy_ingest_series_cache_entries"), 3)
+        rows = self.espy.samples("again_user")
+        self.assertEqual([("a", 1), ("b", 3)] * 3,
+                         [(r["host"], r["value"]) for r in sorted(rows, key=lambda r: (r["ts"], r["host"]))])
+        self.assertEqual([2, 2, 2], [r["value"] for r in self.espy.samples("again_system")])
+
 
 if __name__ == "__main__":
     unittest.main()

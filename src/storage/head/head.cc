@@ -126,8 +126,13 @@ void Head::LookupAll(const std::vector<model::Labels>& labels,
   constexpr size_t kPerLock = 256;
   refs->resize(labels.size());
   for (size_t begin = 0; begin < labels.size(); begin += kPerLock) {
+    const auto block_begin = refs->begin() + static_cast<std::ptrdiff_t>(begin);
+    const auto block_end =
+        refs->begin() + static_cast<std::ptrdiff_t>(std::min(labels.size(), begin + kPerLock));
+    if (std::find(block_begin, block_end, 0) == block_end) continue;  // all known
     absl::ReaderMutexLock lock(&mu_);
     for (size_t i = begin; i < std::min(labels.size(), begin + kPerLock); ++i) {
+      if ((*refs)[i] != 0) continue;
       auto it = by_labels_.find(labels[i]);
       (*refs)[i] = it == by_labels_.end() ? 0 : (*it)->ref;
     }

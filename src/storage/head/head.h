@@ -113,8 +113,9 @@ class Head {
 
   // The ref of the series with exactly these labels, or 0.
   model::SeriesRef Lookup(const model::Labels& labels) const;
-  // Sets *refs to Lookup of each of `labels`, taking the lock once per few
-  // hundred.
+  // Resizes *refs to labels.size() (new entries 0) and sets each entry
+  // that is 0 to Lookup(labels[i]), taking the lock once per few hundred.
+  // Nonzero entries are kept (their labels may be empty).
   void LookupAll(const std::vector<model::Labels>& labels,
                  std::vector<model::SeriesRef>* refs) const;
   // Adds a series with the next free ref and returns it.

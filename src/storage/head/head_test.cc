@@ -38,10 +38,18 @@ TEST(HeadTest, LookupAllMatchesLookupAcrossLockBatches) {
     labels.push_back(L("cpu", std::to_string(i)));
     if (i % 3 == 0) h.Create(labels.back());
   }
-  std::vector<model::SeriesRef> refs = {42};  // replaced, not appended to
+  // Entries already set are kept: the first one, and a whole lock batch.
+  std::vector<model::SeriesRef> refs(600, 0);
+  refs[0] = 42;
+  for (size_t i = 256; i < 512; ++i) refs[i] = 7;
   h.LookupAll(labels, &refs);
   ASSERT_EQ(labels.size(), refs.size());
-  for (size_t i = 0; i < labels.size(); ++i) {
+  EXPECT_EQ(42u, refs[0]);
+  for (size_t i = 1; i < labels.size(); ++i) {
+    if (i >= 256 && i < 512) {
+      EXPECT_EQ(7u, refs[i]) << i;
+      continue;
+    }
     EXPECT_EQ(h.Lookup(labels[i]), refs[i]) << i;
     EXPECT_EQ(i % 3 == 0, refs[i] != 0) << i;
   }

@@ -1,0 +1,115 @@
+// SeriesCache: the storage ref of each series spelling seen on the wire, so
+// that a series sent again skips building, validating, hashing and
+// comparing its labels. The parsers look up the raw bytes that name a
+// series (a remote-write series' Label messages, an Influx series key and
+// field key, a Graphite path with its tags) and, on a hit, add the series to
+// the batch by ref (SampleBatch::AddSeriesRef).
+//
+// Safe because a spelling always parses to the same labels (the limits are
+// fixed for the life of the process) and the head never drops a series, so
+// a ref once found stays right. Spellings are learnt after the parse, from
+// the head, for series that exist there already: a brand-new series is
+// cached the next time it is sent.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/functional/function_ref.h"
+#include "absl/synchronization/mutex.h"
+#include "model/sample_batch.h"
+
+namespace espy::ingest {
+
+struct SeriesCacheStats {
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t entries = 0;
+  uint64_t bytes = 0;   // estimated: keys plus per-entry overhead
+  uint64_t resets = 0;  // shards emptied for going over their share of max_bytes
+};
+
+// Thread-safe.
+class SeriesCache {
+ public:
+  // Protocols spell series differently; each gets its own key space.
+  enum class Protocol : char { kRemoteWrite = 'r', kInflux = 'i', kGraphite = 'g' };
+
+  // Holds about max_bytes; a shard that would go over its share is emptied
+  // first. max_bytes = 0 disables the cache (every lookup misses).
+  explicit SeriesCache(size_t max_bytes);
+  SeriesCache(const SeriesCache&) = delete;
+  SeriesCache& operator=(const SeriesCache&) = delete;
+
+  bool enabled() const { return max_bytes_ > 0; }
+  // The ref cached for `key` (a protocol byte, then the spelling), or 0.
+  model::SeriesRef Find(std::string_view key) const;
+  void Insert(std::string_view key, model::SeriesRef ref);
+  SeriesCacheStats stats() const;
+
+ private:
+  friend class SeriesLookup;
+  static constexpr size_t kShards = 16;
+  // Per entry beyond its key: the map slot, the string and malloc overhead.
+  static constexpr size_t kEntryOverhead = 64;
+  struct Shard {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<std::string, model::SeriesRef> map ABSL_GUARDED_BY(mu);
+    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+  };
+  Shard& ShardFor(std::string_view key) const;
+
+  const size_t max_bytes_;
+  std::unique_ptr<Shard[]> shards_;
+  std::atomic<uint64_t> hits_{0};
+  std::atomic<uint64_t> misses_{0};
+  std::atomic<uint64_t> resets_{0};
+};
+
+// One parse's use of a SeriesCache: the parser builds a series' spelling in
+// key(), calls Find, and on a miss adds the series by labels and calls
+// Missed. After the parse, Learn resolves the missed series. Thread-compatible.
+class SeriesLookup {
+ public:
+  // `cache` may be null (or disabled): then every Find misses and Learn
+  // does nothing.
+  SeriesLookup(SeriesCache* cache, SeriesCache::Protocol protocol);
+  ~SeriesLookup();  // adds the hit and miss counts to the cache's
+  SeriesLookup(const SeriesLookup&) = delete;
+  SeriesLookup& operator=(const SeriesLookup&) = delete;
+
+  bool enabled() const { return cache_ != nullptr; }
+  // Starts a new spelling (the protocol byte) and returns it to append to.
+  std::string& StartKey() {
+    key_.resize(1);
+    return key_;
+  }
+  // The ref cached for the spelling built since StartKey, or 0.
+  model::SeriesRef Find();
+  // The spelling built since StartKey is that of batch series `index`,
+  // which was added by its labels.
+  void Missed(uint32_t index) {
+    if (cache_ != nullptr) missed_.emplace_back(index, key_);
+  }
+
+  // Looks up in storage (`lookup`: labels -> ref, 0 if unknown) each missed
+  // series of `batch`; caches those found and sets their batch->refs entry.
+  void Learn(model::SampleBatch* batch,
+             absl::FunctionRef<model::SeriesRef(const model::Labels&)> lookup);
+
+ private:
+  SeriesCache* const cache_;
+  std::string key_;
+  std::vector<std::pair<uint32_t, std::string>> missed_;
+  uint64_t hits_ = 0;
+  uint64_t misses_ = 0;
+};
+
+}  // namespace espy::ingest
