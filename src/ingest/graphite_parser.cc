@@ -168,16 +168,13 @@ absl::Status GraphiteParser::ParseLine(std::string_view line, int64_t line_numbe
 
 absl::StatusOr<uint32_t> GraphiteParser::FindOrAddSeries(std::string_view key,
                                                          int64_t line_number) {
+  if (lookup_ != nullptr) {
+    // A hit is added by ref each time: cheaper than finding it again here.
+    lookup_->StartKey().append(key);
+    if (model::SeriesRef ref = lookup_->Find(); ref != 0) return batch_.AddSeriesRef(ref);
+  }
   auto it = series_index_.find(key);
   if (it != series_index_.end()) return it->second;
-  if (lookup_ != nullptr) {
-    lookup_->StartKey().append(key);
-    if (model::SeriesRef ref = lookup_->Find(); ref != 0) {
-      const uint32_t index = batch_.AddSeriesRef(ref);
-      series_index_.emplace(key, index);
-      return index;
-    }
-  }
 
   size_t semicolon = key.find(';');
   std::string_view path = key.substr(0, semicolon);

@@ -141,8 +141,7 @@ class InfluxParser {
   uint32_t FindOrAddBase(std::string_view raw_key);
   // Unescapes and checks the measurement and raw_tags_ of `line` into `base`.
   absl::Status BuildBase(SeriesBase& base, const LineKey& line, int64_t item);
-  absl::StatusOr<uint32_t> FindOrAddSeries(uint32_t base, const LineKey& line, const Field& field,
-                                           int64_t item);
+  absl::StatusOr<uint32_t> FindOrAddSeries(const LineKey& line, const Field& field, int64_t item);
   absl::StatusOr<double> ParseFieldValue(std::string_view key, std::string_view value,
                                          int64_t item) const;
   absl::StatusOr<int64_t> ParseTimestamp(std::string_view text, int64_t item) const;
@@ -272,9 +271,8 @@ absl::Status InfluxParser::ParseLine(std::string_view line, int64_t item) {
   ESPY_RETURN_IF_ERROR(ValidateTimestamp(ts, now_millis_, limits_, item));
 
   const LineKey line_key{raw_series_key, measurement, measurement_escaped, tags_escaped};
-  const uint32_t base = FindOrAddBase(raw_series_key);
   for (const Field& field : fields_) {
-    ESPY_ASSIGN_OR_RETURN(uint32_t series, FindOrAddSeries(base, line_key, field, item));
+    ESPY_ASSIGN_OR_RETURN(uint32_t series, FindOrAddSeries(line_key, field, item));
     batch_.Add(series, ts, field.value);
   }
   return absl::OkStatus();
@@ -308,24 +306,21 @@ absl::Status InfluxParser::BuildBase(SeriesBase& base, const LineKey& line, int6
   return absl::OkStatus();
 }
 
-absl::StatusOr<uint32_t> InfluxParser::FindOrAddSeries(uint32_t base_index, const LineKey& line,
-                                                       const Field& field, int64_t item) {
-  SeriesBase& base = bases_[base_index];
-  for (const auto& [raw_key, index] : base.series) {
-    if (raw_key == field.raw_key) return index;
-  }
+absl::StatusOr<uint32_t> InfluxParser::FindOrAddSeries(const LineKey& line, const Field& field,
+                                                       int64_t item) {
   if (lookup_ != nullptr) {
     // The spelling: the series key and the field key, which never hold a
-    // raw newline.
+    // raw newline. A hit is added by ref each time: cheaper than finding
+    // it again in this batch.
     std::string& key = lookup_->StartKey();
     key.append(line.raw);
     key += '\n';
     key.append(field.raw_key);
-    if (model::SeriesRef ref = lookup_->Find(); ref != 0) {
-      const uint32_t index = batch_.AddSeriesRef(ref);
-      base.series.emplace_back(field.raw_key, index);
-      return index;
-    }
+    if (model::SeriesRef ref = lookup_->Find(); ref != 0) return batch_.AddSeriesRef(ref);
+  }
+  SeriesBase& base = bases_[FindOrAddBase(line.raw)];
+  for (const auto& [raw_key, index] : base.series) {
+    if (raw_key == field.raw_key) return index;
   }
   if (!base.built) ESPY_RETURN_IF_ERROR(BuildBase(base, line, item));
 

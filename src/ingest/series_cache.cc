@@ -14,25 +14,33 @@ absl::string_view View(std::string_view s) { return absl::string_view(s.data(), 
 SeriesCache::SeriesCache(size_t max_bytes)
     : max_bytes_(max_bytes), shards_(std::make_unique<Shard[]>(kShards)) {}
 
-SeriesCache::Shard& SeriesCache::ShardFor(std::string_view key) const {
-  // The top bits: the map itself uses the low ones.
-  const size_t h = absl::Hash<absl::string_view>{}(View(key));
-  return shards_[(h >> 56) % kShards];
+size_t SeriesCache::Hash(std::string_view key) {
+  // The maps' own hash, so that it is computed once per lookup.
+  return absl::Hash<absl::string_view>{}(View(key));
+}
+
+SeriesCache::Shard& SeriesCache::ShardFor(size_t hash) const {
+  // The top bits: the map itself mostly uses the low ones.
+  static_assert(kShards == 16);
+  return shards_[hash >> (sizeof(size_t) * 8 - 4)];
+}
+
+model::SeriesRef SeriesCache::FindLocked(std::string_view key) const {
+  const size_t hash = Hash(key);
+  const Shard& shard = ShardFor(hash);
+  auto it = shard.map.find(View(key), hash);
+  return it == shard.map.end() ? 0 : it->second;
 }
 
 model::SeriesRef SeriesCache::Find(std::string_view key) const {
   if (!enabled()) return 0;
-  Shard& shard = ShardFor(key);
-  absl::ReaderMutexLock lock(&shard.mu);
-  auto it = shard.map.find(View(key));
-  return it == shard.map.end() ? 0 : it->second;
+  absl::ReaderMutexLock lock(&mu_);
+  return FindLocked(key);
 }
 
-void SeriesCache::Insert(std::string_view key, model::SeriesRef ref) {
-  if (!enabled()) return;
+void SeriesCache::InsertLocked(std::string_view key, model::SeriesRef ref) {
   const size_t cost = key.size() + kEntryOverhead;
-  Shard& shard = ShardFor(key);
-  absl::MutexLock lock(&shard.mu);
+  Shard& shard = ShardFor(Hash(key));
   auto [it, inserted] = shard.map.try_emplace(View(key), ref);
   if (!inserted) {
     it->second = ref;
@@ -49,13 +57,19 @@ void SeriesCache::Insert(std::string_view key, model::SeriesRef ref) {
   }
 }
 
+void SeriesCache::Insert(std::string_view key, model::SeriesRef ref) {
+  if (!enabled()) return;
+  absl::MutexLock lock(&mu_);
+  InsertLocked(key, ref);
+}
+
 SeriesCacheStats SeriesCache::stats() const {
   SeriesCacheStats s;
   s.hits = hits_.load(std::memory_order_relaxed);
   s.misses = misses_.load(std::memory_order_relaxed);
   s.resets = resets_.load(std::memory_order_relaxed);
+  absl::ReaderMutexLock lock(&mu_);
   for (size_t i = 0; i < kShards; ++i) {
-    absl::ReaderMutexLock lock(&shards_[i].mu);
     s.entries += shards_[i].map.size();
     s.bytes += shards_[i].bytes;
   }
@@ -67,27 +81,44 @@ SeriesLookup::SeriesLookup(SeriesCache* cache, SeriesCache::Protocol protocol)
       key_(1, static_cast<char>(protocol)) {}
 
 SeriesLookup::~SeriesLookup() {
+  Unlock();
   if (cache_ == nullptr) return;
   cache_->hits_.fetch_add(hits_, std::memory_order_relaxed);
   cache_->misses_.fetch_add(misses_, std::memory_order_relaxed);
 }
 
-model::SeriesRef SeriesLookup::Find() {
+void SeriesLookup::Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+  if (!locked_) return;
+  cache_->mu_.ReaderUnlock();
+  locked_ = false;
+}
+
+model::SeriesRef SeriesLookup::Find() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (cache_ == nullptr) return 0;
-  const model::SeriesRef ref = cache_->Find(key_);
+  if (!locked_) {
+    cache_->mu_.ReaderLock();
+    locked_ = true;
+  }
+  const model::SeriesRef ref = cache_->FindLocked(key_);
   ++(ref != 0 ? hits_ : misses_);
   return ref;
 }
 
 void SeriesLookup::Learn(model::SampleBatch* batch,
                          absl::FunctionRef<model::SeriesRef(const model::Labels&)> lookup) {
-  if (cache_ == nullptr) return;
+  Unlock();
+  if (cache_ == nullptr || missed_.empty()) return;
+  std::vector<std::pair<const std::string*, model::SeriesRef>> found;
   for (const auto& [index, key] : missed_) {
     const model::SeriesRef ref = lookup(batch->series[index]);
     if (ref == 0) continue;  // new: it is cached the next time it is sent
-    cache_->Insert(key, ref);
+    found.emplace_back(&key, ref);
     batch->refs.resize(batch->series.size());
     batch->refs[index] = ref;
+  }
+  if (!found.empty()) {
+    absl::MutexLock lock(&cache_->mu_);
+    for (const auto& [key, ref] : found) cache_->InsertLocked(*key, ref);
   }
   missed_.clear();
 }

@@ -36,7 +36,9 @@ struct SeriesCacheStats {
   uint64_t resets = 0;  // shards emptied for going over their share of max_bytes
 };
 
-// Thread-safe.
+// Thread-safe. One reader-writer lock: a SeriesLookup holds it shared for a
+// whole parse (two atomic operations per parse, not per series), and
+// spellings are added under it exclusively once per parse.
 class SeriesCache {
  public:
   // Protocols spell series differently; each gets its own key space.
@@ -59,15 +61,20 @@ class SeriesCache {
   static constexpr size_t kShards = 16;
   // Per entry beyond its key: the map slot, the string and malloc overhead.
   static constexpr size_t kEntryOverhead = 64;
+  // The budget is kept per shard, so that going over it empties a
+  // sixteenth of the cache, not all of it.
   struct Shard {
-    mutable absl::Mutex mu;
-    absl::flat_hash_map<std::string, model::SeriesRef> map ABSL_GUARDED_BY(mu);
-    size_t bytes ABSL_GUARDED_BY(mu) = 0;
+    absl::flat_hash_map<std::string, model::SeriesRef> map;
+    size_t bytes = 0;
   };
-  Shard& ShardFor(std::string_view key) const;
+  static size_t Hash(std::string_view key);
+  Shard& ShardFor(size_t hash) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  model::SeriesRef FindLocked(std::string_view key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  void InsertLocked(std::string_view key, model::SeriesRef ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_bytes_;
-  std::unique_ptr<Shard[]> shards_;
+  mutable absl::Mutex mu_;
+  std::unique_ptr<Shard[]> shards_ ABSL_PT_GUARDED_BY(mu_);
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> resets_{0};
@@ -75,7 +82,10 @@ class SeriesCache {
 
 // One parse's use of a SeriesCache: the parser builds a series' spelling in
 // key(), calls Find, and on a miss adds the series by labels and calls
-// Missed. After the parse, Learn resolves the missed series. Thread-compatible.
+// Missed. After the parse, Learn resolves the missed series. From the first
+// Find to Learn (or its end), it holds the cache's lock shared, so a thread
+// must not use a second SeriesLookup of the same cache in between (the lock
+// is not reentrant). Thread-compatible.
 class SeriesLookup {
  public:
   // `cache` may be null (or disabled): then every Find misses and Learn
@@ -105,7 +115,10 @@ class SeriesLookup {
              absl::FunctionRef<model::SeriesRef(const model::Labels&)> lookup);
 
  private:
+  void Unlock();
+
   SeriesCache* const cache_;
+  bool locked_ = false;  // holds cache_->mu_ shared
   std::string key_;
   std::vector<std::pair<uint32_t, std::string>> missed_;
   uint64_t hits_ = 0;

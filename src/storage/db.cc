@@ -225,6 +225,7 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
                             std::vector<absl::Status>* statuses) {
   std::vector<record::RefSeries> new_series;
   std::vector<record::RefSample> samples;
+  std::vector<uint32_t> first_use;
   std::string payload;
   refs->assign(round.size(), {});
   statuses->assign(round.size(), absl::OkStatus());
@@ -246,18 +247,23 @@ absl::Status Db::WriteRound(std::vector<Pending>& round,
       (*statuses)[b] = std::move(s);
       continue;
     }
-    for (size_t i = 0; i < batch.series.size(); ++i) {
-      model::SeriesRef& ref = ref_of_series[i];
-      if (ref == 0) ref = head_.Lookup(batch.series[i]);  // the batch may repeat a series
-      if (ref == 0) ref = head_.Create(batch.series[i]);
-      // A series is (re)written to the WAL the first time it is used in
-      // each WAL generation: new, known only from blocks, or logged in
-      // segments that truncation removed.
-      if (head_.MarkLogged(ref, wal_gen_)) {
-        // A series given by ref has no labels in the batch; the head has them.
-        new_series.push_back(
-            {ref, batch.series[i].empty() ? head_.SeriesLabels(ref) : batch.series[i]});
+    if (missing > 0) {
+      for (size_t i = 0; i < batch.series.size(); ++i) {
+        model::SeriesRef& ref = ref_of_series[i];
+        if (ref == 0) ref = head_.Lookup(batch.series[i]);  // the batch may repeat a series
+        if (ref == 0) ref = head_.Create(batch.series[i]);
       }
+    }
+    // A series is (re)written to the WAL the first time it is used in each
+    // WAL generation: new, known only from blocks, or logged in segments
+    // that truncation removed.
+    first_use.clear();
+    head_.MarkAllLogged(ref_of_series, wal_gen_, &first_use);
+    for (uint32_t i : first_use) {
+      // A series given by ref has no labels in the batch; the head has them.
+      const model::SeriesRef ref = ref_of_series[i];
+      new_series.push_back(
+          {ref, batch.series[i].empty() ? head_.SeriesLabels(ref) : batch.series[i]});
     }
     std::vector<model::SeriesRef>& sample_refs = (*refs)[b];
     sample_refs.resize(batch.samples.size());
@@ -327,9 +333,7 @@ void Db::CommitLoop() {
       for (size_t b = 0; b < round.size(); ++b) {
         if (!statuses[b].ok()) continue;
         const model::SampleBatch& batch = round[b].batch;
-        for (size_t i = 0; i < batch.samples.size(); ++i) {
-          head_.Append(refs[b][i], batch.samples[i].ts, batch.samples[i].value);
-        }
+        head_.AppendAll(refs[b], batch.samples);
         samples_committed_.fetch_add(batch.samples.size(), std::memory_order_relaxed);
         ++committed;
         if (listener_) listener_(batch, refs[b]);

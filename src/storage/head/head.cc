@@ -182,6 +182,16 @@ absl::Status Head::Recover(model::SeriesRef ref, model::Labels labels) {
 
 bool Head::Exists(model::SeriesRef ref) const { return Get(ref) != nullptr; }
 
+void Head::GetAll(const model::SeriesRef* refs, size_t n, MemSeries** out) const {
+  absl::ReaderMutexLock lock(&mu_);
+  for (size_t i = 0; i < n; ++i) {
+    const model::SeriesRef ref = refs[i];
+    ESPY_CHECK(ref != 0 && ref <= series_.size() && series_[ref - 1] != nullptr)
+        << "unknown series " << ref;
+    out[i] = series_[ref - 1].get();
+  }
+}
+
 bool Head::MarkLogged(model::SeriesRef ref, uint32_t gen) {
   MemSeries* s = Get(ref);
   ESPY_CHECK(s != nullptr) << "unknown series " << ref;
@@ -190,46 +200,87 @@ bool Head::MarkLogged(model::SeriesRef ref, uint32_t gen) {
   return true;
 }
 
+// Series are never removed, so a MemSeries* stays valid once the lock that
+// found it is released.
+constexpr size_t kRefsPerLock = 256;
+
+void Head::MarkAllLogged(const std::vector<model::SeriesRef>& refs, uint32_t gen,
+                         std::vector<uint32_t>* first) {
+  MemSeries* series[kRefsPerLock];
+  for (size_t begin = 0; begin < refs.size(); begin += kRefsPerLock) {
+    const size_t n = std::min(kRefsPerLock, refs.size() - begin);
+    GetAll(refs.data() + begin, n, series);
+    for (size_t i = 0; i < n; ++i) {
+      if (series[i]->logged_gen == gen) continue;
+      series[i]->logged_gen = gen;
+      first->push_back(static_cast<uint32_t>(begin + i));
+    }
+  }
+}
+
 void Head::CloseApp(MemSeries* s) {
   if (s->app.num_samples() == 0) return;
   s->chunks.emplace_back(s->app.bytes());
   s->app = chunk::ChunkAppender();
 }
 
+bool Head::AppendTo(MemSeries* s, model::SeriesRef ref, int64_t ts, double value) {
+  absl::MutexLock lock(&StripeFor(ref));
+  if (ts <= s->max_t) return AppendOoo(s, ts, value);
+  if (s->app.num_samples() > 0 && (s->app.num_samples() >= options_.max_chunk_samples ||
+                                   RangeOf(ts) != RangeOf(s->app.min_time()))) {
+    CloseApp(s);
+  }
+  absl::Status st = s->app.Append(ts, value);
+  ESPY_CHECK(st.ok()) << st.message();
+  s->max_t = ts;
+  return true;
+}
+
 void Head::Append(model::SeriesRef ref, int64_t ts, double value) {
   MemSeries* s = Get(ref);
   ESPY_CHECK(s != nullptr) << "append to unknown series " << ref;
-  {
-    absl::MutexLock lock(&StripeFor(ref));
-    if (ts > s->max_t) {
-      if (s->app.num_samples() > 0 && (s->app.num_samples() >= options_.max_chunk_samples ||
-                                       RangeOf(ts) != RangeOf(s->app.min_time()))) {
-        CloseApp(s);
-      }
-      absl::Status st = s->app.Append(ts, value);
-      ESPY_CHECK(st.ok()) << st.message();
-      s->max_t = ts;
-      num_samples_.fetch_add(1, std::memory_order_relaxed);
-    } else {
-      AppendOoo(s, ts, value);
-    }
-  }
+  if (AppendTo(s, ref, ts, value)) num_samples_.fetch_add(1, std::memory_order_relaxed);
   UpdateMax(max_t_, ts);
   UpdateMin(min_t_, ts);
 }
 
-void Head::AppendOoo(MemSeries* s, int64_t ts, double value) {
+void Head::AppendAll(const std::vector<model::SeriesRef>& refs,
+                     const std::vector<model::BatchSample>& samples) {
+  ESPY_CHECK(refs.size() == samples.size()) << refs.size() << " refs, " << samples.size();
+  MemSeries* series[kRefsPerLock];
+  uint64_t added = 0;
+  int64_t min_t = INT64_MAX, max_t = INT64_MIN;
+  for (size_t begin = 0; begin < refs.size(); begin += kRefsPerLock) {
+    const size_t n = std::min(kRefsPerLock, refs.size() - begin);
+    GetAll(refs.data() + begin, n, series);
+    for (size_t i = 0; i < n; ++i) {
+      const model::BatchSample& x = samples[begin + i];
+      added += AppendTo(series[i], refs[begin + i], x.ts, x.value);
+      min_t = std::min(min_t, x.ts);
+      max_t = std::max(max_t, x.ts);
+    }
+  }
+  if (refs.empty()) return;
+  num_samples_.fetch_add(added, std::memory_order_relaxed);
+  UpdateMax(max_t_, max_t);
+  UpdateMin(min_t_, min_t);
+}
+
+bool Head::AppendOoo(MemSeries* s, int64_t ts, double value) {
   if (s->extra == nullptr) s->extra = std::make_unique<Extra>();
   std::vector<model::Sample>& v = s->extra->ooo;
   auto it = std::lower_bound(v.begin(), v.end(), ts,
                              [](const model::Sample& a, int64_t t) { return a.ts < t; });
   if (it != v.end() && it->ts == ts) {
     it->value = value;
-    return;
+    return false;
   }
   v.insert(it, {ts, value});
+  // Counted before a merge, which subtracts the duplicates it drops.
   num_samples_.fetch_add(1, std::memory_order_relaxed);
   if (v.size() >= options_.ooo_merge_threshold) MergeOoo(s);
+  return false;
 }
 
 std::vector<std::string> Head::EncodeChunks(const std::vector<model::Sample>& samples) const {

@@ -20,6 +20,7 @@
 #include "absl/synchronization/mutex.h"
 #include "model/labels.h"
 #include "model/matcher.h"
+#include "model/sample_batch.h"
 #include "storage/block/block.h"
 #include "storage/chunk/chunk.h"
 #include "storage/index/postings.h"
@@ -130,12 +131,21 @@ class Head {
   // Adds or overwrites (same ts: the later write wins) one sample.
   // REQUIRES: ref was returned by Create, LookupOrCreate or Recover.
   void Append(model::SeriesRef ref, int64_t ts, double value);
+  // Append(refs[i], samples[i].ts, samples[i].value) for each i, in order,
+  // taking the series table lock once per few hundred samples.
+  // REQUIRES: refs.size() == samples.size().
+  void AppendAll(const std::vector<model::SeriesRef>& refs,
+                 const std::vector<model::BatchSample>& samples);
   bool Exists(model::SeriesRef ref) const;
 
   // WAL bookkeeping for the Db: returns true the first time it is called for
   // `ref` with generation `gen` (the series must then be written to the WAL
   // again: its record was in a truncated segment or never written).
   bool MarkLogged(model::SeriesRef ref, uint32_t gen);
+  // MarkLogged of each of `refs`, in order; appends to *first the indexes
+  // of those for which it returned true.
+  void MarkAllLogged(const std::vector<model::SeriesRef>& refs, uint32_t gen,
+                     std::vector<uint32_t>* first);
 
   // Refs of the series that satisfy all matchers, ascending (head and
   // attached blocks).
@@ -267,12 +277,19 @@ class Head {
   static constexpr size_t kStripes = 1024;  // sample locks, by ref
 
   MemSeries* Get(model::SeriesRef ref) const;
+  // Get of refs[0, n) into out[0, n), under one lock. REQUIRES: all exist.
+  void GetAll(const model::SeriesRef* refs, size_t n, MemSeries** out) const;
+  // The body of Append, for a series found; returns true if the caller is
+  // to count one sample more in num_samples_ (an in-order append). The
+  // out-of-order path counts its own, and an overwrite adds none.
+  bool AppendTo(MemSeries* s, model::SeriesRef ref, int64_t ts, double value);
   model::SeriesRef AddLocked(model::SeriesRef ref, model::Labels labels)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Mutex& StripeFor(model::SeriesRef ref) const { return stripes_[ref % kStripes]; }
   // REQUIRES: the series' stripe lock.
   void CloseApp(MemSeries* s);
-  void AppendOoo(MemSeries* s, int64_t ts, double value);
+  // REQUIRES: the series' stripe lock. Returns false (it counts itself).
+  bool AppendOoo(MemSeries* s, int64_t ts, double value);
   void MergeOoo(MemSeries* s);
   // Removes samples in [mint, maxt] from sorted, disjoint chunks followed
   // by the open chunk *app (null: none), re-encoding the chunks that held

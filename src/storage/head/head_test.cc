@@ -55,6 +55,40 @@ TEST(HeadTest, LookupAllMatchesLookupAcrossLockBatches) {
   }
 }
 
+TEST(HeadTest, AppendAllIsAppendOneByOne) {
+  // In order, out of order, overwrites and enough refs for several lock
+  // batches, into two heads: one sample at a time and all at once.
+  Head one, all;
+  for (int i = 0; i < 300; ++i) {
+    ASSERT_EQ(one.Create(L("cpu", std::to_string(i))), all.Create(L("cpu", std::to_string(i))));
+  }
+  std::vector<model::SeriesRef> refs;
+  std::vector<model::BatchSample> samples;
+  for (int i = 0; i < 700; ++i) {
+    const model::SeriesRef r = 1 + i % 300;
+    const int64_t ts = i < 600 ? 1000 + i / 300 * 10 : 1000 - i;  // the last 100 late
+    refs.push_back(r);
+    samples.push_back({0, ts, double(i)});
+    refs.push_back(r);
+    samples.push_back({0, ts, double(-i)});  // same ts again: the later wins
+  }
+  for (size_t i = 0; i < refs.size(); ++i) one.Append(refs[i], samples[i].ts, samples[i].value);
+  all.AppendAll(refs, samples);
+  EXPECT_EQ(one.num_samples(), all.num_samples());
+  for (model::SeriesRef r = 1; r <= 300; ++r) {
+    std::vector<model::Sample> want = ReadAll(one, r), got = ReadAll(all, r);
+    ASSERT_EQ(want.size(), got.size()) << r;
+    for (size_t i = 0; i < got.size(); ++i) {
+      EXPECT_EQ(want[i].ts, got[i].ts) << r;
+      EXPECT_EQ(want[i].value, got[i].value) << r;
+    }
+  }
+  std::vector<uint32_t> first;
+  all.MarkAllLogged({3, 1, 3, 2}, 7, &first);
+  all.MarkAllLogged({2, 4}, 7, &first);
+  EXPECT_EQ((std::vector<uint32_t>{0, 1, 3, 1}), first);
+}
+
 TEST(HeadTest, OutOfOrderSamplesLandSorted) {
   Head h;
   model::SeriesRef r = h.Create(L("cpu", "a"));
