@@ -3,6 +3,7 @@ stopped with SIGTERM); after a restart on the same data dir every acknowledged b
 full and no batch is there in part."""
 
 import collections
+import datetime
 import http.client
 import os
 import sys
@@ -23,13 +24,27 @@ def batch_items(batch_id):
     return [{"name": "crash", "value": j, "ts": BASE + j, "batch": batch_id} for j in range(K)]
 
 
+def influx_batch(prefix, w, n):
+    """Influx lines for batch n of writer w: the same K series in every batch (so the series
+    cache finds them from the third batch on), one timestamp per batch."""
+    return "".join(f"crashinflux,r={prefix},w={w},slot={j} value={j} {BASE + n}\n"
+                   for j in range(K)).encode()
+
+
+def post_influx(server, prefix, w, n):
+    status, _, body = server.request("POST", "/write?precision=s", influx_batch(prefix, w, n),
+                                     {"Content-Type": "text/plain"}, timeout=30)
+    return status, body
+
+
 class Writers:
     """WRITERS threads POSTing batches with unique ids until told to stop or the server goes
     away. Records which batches were sent and which were acknowledged (202). Thread-safe."""
 
-    def __init__(self, server, prefix):
+    def __init__(self, server, prefix, influx=False):
         self.server = server
         self.prefix = prefix
+        self.influx = influx  # POST /write (Influx lines) instead of /v1/metrics
         self.sent = set()
         self.acked = set()
         self.failures = []  # unexpected answers (not a connection error)
@@ -55,11 +70,16 @@ class Writers:
             with self.cond:
                 self.sent.add(batch_id)
             try:
-                status, body = self.server.post_metrics(batch_items(batch_id), timeout=30)
+                if self.influx:
+                    status, body = post_influx(self.server, self.prefix, w, n - 1)
+                    ok = status == 204
+                else:
+                    status, body = self.server.post_metrics(batch_items(batch_id), timeout=30)
+                    ok = status == 202 and body == {"accepted": K}
             except (OSError, http.client.HTTPException):
                 return  # the server is gone (killed or stopping): this batch's fate is unknown
             with self.cond:
-                if status == 202 and body == {"accepted": K}:
+                if ok:
                     self.acked.add(batch_id)
                 elif status != 503:  # a stopping server may refuse new work
                     self.failures.append((batch_id, status, body))
@@ -77,6 +97,15 @@ class CrashTest(EspyTestCase):
         batches = collections.defaultdict(list)
         for p in points:
             batches[p["batch"]].append(p["value"])
+        return {b: sorted(v) for b, v in batches.items()}
+
+    def stored_influx_batches(self, server):
+        """The same for the Influx writers: batch id -> sorted values stored."""
+        points, _ = server.query_all(name="crashinflux", limit=10_000)
+        batches = collections.defaultdict(list)
+        for p in points:
+            ts = datetime.datetime.fromisoformat(p["ts"].replace("Z", "+00:00")).timestamp()
+            batches[f"{p['r']}-w{p['w']}-n{int(ts) - BASE}"].append(p["value"])
         return {b: sorted(v) for b, v in batches.items()}
 
     def assertAllOrNothing(self, stored, sent, acked):
@@ -105,6 +134,26 @@ class CrashTest(EspyTestCase):
                 self.assertAllOrNothing(stored, sent, acked)
                 # Some batches were in flight when the server died (at most one per writer).
                 self.assertLessEqual(len(writers.sent - writers.acked), WRITERS)
+        server.stop()
+
+    def test_kill_9_with_influx_writers_sending_known_series(self):
+        # Series sent again go through the series cache and enter batches by ref; after WAL
+        # replay they must still hold every acknowledged sample.
+        server = self.server()
+        sent, acked = set(), set()
+        for r in range(3):
+            with self.subTest(round=r):
+                with Writers(server, f"i{r}", influx=True) as writers:
+                    self.assertTrue(writers.wait_for_acks(ACKS_BEFORE_KILL),
+                                    f"only {len(writers.acked)} batches acknowledged")
+                    # Each writer's third batch on finds its series in the cache.
+                    self.assertGreater(server.metric("espy_ingest_series_cache_hits_total"), 0)
+                    server.kill()
+                self.assertEqual(writers.failures, [])
+                sent |= writers.sent
+                acked |= writers.acked
+                server.start()
+                self.assertAllOrNothing(self.stored_influx_batches(server), sent, acked)
         server.stop()
 
     def test_sigterm_with_writers_in_flight_exits_0_and_keeps_acknowledged_batches(self):
