@@ -1,6 +1,7 @@
 // libFuzzer target for the Graphite parser and line splitter: the input is
 // parsed whole and again fed through GraphiteLineSplitter in reads whose sizes
-// come from the first byte; both must give the same samples and errors.
+// come from the first byte; both must give the same samples and errors. The
+// whole input must also mean the same parsed with a SeriesCache.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +11,7 @@
 
 #include "ingest/bad_input.h"
 #include "ingest/graphite_parser.h"
+#include "ingest/series_cache_fuzz.h"
 
 namespace {
 
@@ -65,6 +67,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < kept && i < espy::ingest::kMaxGraphiteErrorsKept; ++i) {
     if (whole.error_lines[i] != split.error_lines[i]) std::abort();
   }
+
+  espy::ingest::CheckSameWithSeriesCache(
+      espy::ingest::SeriesCache::Protocol::kGraphite, [&](espy::ingest::SeriesLookup* lookup) {
+        espy::ingest::GraphiteParseResult r =
+            espy::ingest::ParseGraphiteLines(input, 0, kNow, limits, max_line, lookup);
+        if (r.error_count != whole.errors) std::abort();
+        return absl::StatusOr<espy::ingest::Batch>(std::move(r.batch));
+      });
 
   // A small limit exercises the discard path; it must not crash.
   GraphiteLineSplitter small(8);

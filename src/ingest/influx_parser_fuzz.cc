@@ -1,5 +1,6 @@
 // libFuzzer target for ParseInfluxLines: the first byte picks the precision,
-// the rest is the body. Checks that a parsed batch is self-consistent.
+// the rest is the body. Checks that a parsed batch is self-consistent, and
+// means the same with a SeriesCache.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -7,6 +8,7 @@
 
 #include "ingest/bad_input.h"
 #include "ingest/influx_parser.h"
+#include "ingest/series_cache_fuzz.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using espy::ingest::InfluxPrecision;
@@ -27,5 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (s.series >= batch->series.size()) std::abort();
     if (batch->series[s.series].MetricName().empty()) std::abort();
   }
+  espy::ingest::CheckSameWithSeriesCache(
+      espy::ingest::SeriesCache::Protocol::kInflux, [&](espy::ingest::SeriesLookup* lookup) {
+        return espy::ingest::ParseInfluxLines(body, precision, 1'700'000'000'000,
+                                              espy::ingest::Limits{}, lookup);
+      });
   return 0;
 }

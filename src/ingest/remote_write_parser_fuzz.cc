@@ -3,7 +3,8 @@
 // fuzzer reaches the protobuf decoder. When both Espy's hand-written decoder
 // and the generated protobuf classes accept a request, they must agree on the
 // samples. (Espy skips metadata, exemplars and histograms unparsed, so it may
-// accept what the generated classes reject.)
+// accept what the generated classes reject.) Either way, parsing with a
+// SeriesCache must mean the same as without.
 #include <snappy.h>
 
 #include <cstddef>
@@ -14,6 +15,7 @@
 
 #include "ingest/bad_input.h"
 #include "ingest/remote_write_parser.h"
+#include "ingest/series_cache_fuzz.h"
 #include "remote_write.pb.h"
 
 namespace {
@@ -49,5 +51,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string body;
   snappy::Compress(raw.data(), raw.size(), &body);
   Check(espy::ingest::ParseRemoteWrite(body, kMaxDecodedBytes, kNow, limits), &raw);
+  espy::ingest::CheckSameWithSeriesCache(
+      espy::ingest::SeriesCache::Protocol::kRemoteWrite, [&](espy::ingest::SeriesLookup* lookup) {
+        return espy::ingest::ParseRemoteWrite(body, kMaxDecodedBytes, kNow, limits, lookup);
+      });
   return 0;
 }
