@@ -109,11 +109,11 @@ void SeriesLookup::Learn(model::SampleBatch* batch,
   Unlock();
   if (cache_ == nullptr || missed_.empty()) return;
   std::vector<std::pair<const std::string*, model::SeriesRef>> found;
+  batch->refs.resize(batch->series.size());
   for (const auto& [index, key] : missed_) {
     const model::SeriesRef ref = lookup(batch->series[index]);
     if (ref == 0) continue;  // new: it is cached the next time it is sent
     found.emplace_back(&key, ref);
-    batch->refs.resize(batch->series.size());
     batch->refs[index] = ref;
   }
   if (!found.empty()) {

@@ -47,6 +47,16 @@ class FakeStorage {
   void Learn(SeriesLookup& lookup, model::SampleBatch* batch) const {
     lookup.Learn(batch, [this](const model::Labels& l) { return Lookup(l); });
   }
+  // Parses with a lookup of `cache`, commits, then learns the spellings:
+  // afterwards every series of the parse is cached.
+  template <typename ParseFn>
+  void Ingest(SeriesCache& cache, SeriesCache::Protocol protocol, ParseFn parse) {
+    SeriesLookup lookup(&cache, protocol);
+    absl::StatusOr<model::SampleBatch> b = parse(&lookup);
+    ASSERT_TRUE(b.ok()) << b.status();
+    Commit(*b);
+    Learn(lookup, &*b);
+  }
 
  private:
   absl::flat_hash_map<model::Labels, model::SeriesRef> refs_;
@@ -198,15 +208,10 @@ TEST(SeriesCacheParseTest, InfluxSeriesKeyAndFieldKey) {
 TEST(SeriesCacheParseTest, InfluxMixesCachedAndNewFieldsAndStillChecksValues) {
   SeriesCache cache(1 << 20);
   FakeStorage storage;
-  {
-    SeriesLookup lookup(&cache, Protocol::kInflux);
-    absl::StatusOr<Batch> b =
-        ParseInfluxLines("cpu,host=a user=1 1700000000000000000\n", InfluxPrecision::kNanoseconds,
-                         kNow, Limits{}, &lookup);
-    ASSERT_TRUE(b.ok()) << b.status();
-    storage.Commit(*b);
-    storage.Learn(lookup, &*b);
-  }
+  storage.Ingest(cache, Protocol::kInflux, [](SeriesLookup* lookup) {
+    return ParseInfluxLines("cpu,host=a user=1 1700000000000000000\n",
+                            InfluxPrecision::kNanoseconds, kNow, Limits{}, lookup);
+  });
   std::optional<SeriesLookup> lookup(std::in_place, &cache, Protocol::kInflux);
   absl::StatusOr<Batch> b =
       ParseInfluxLines("cpu,host=a user=2,idle=3 1700000000000000000\n",
@@ -284,14 +289,9 @@ TEST(SeriesCacheParseTest, RemoteWriteLabelMessages) {
 TEST(SeriesCacheParseTest, RemoteWriteCachedLabelsStillCheckHistogramsAndTimestamps) {
   SeriesCache cache(1 << 20);
   FakeStorage storage;
-  {
-    SeriesLookup lookup(&cache, Protocol::kRemoteWrite);
-    absl::StatusOr<Batch> b =
-        ParseRemoteWrite(Snappy(RemoteWriteRequest()), 1 << 20, kNow, Limits{}, &lookup);
-    ASSERT_TRUE(b.ok()) << b.status();
-    storage.Commit(*b);
-    storage.Learn(lookup, &*b);
-  }
+  storage.Ingest(cache, Protocol::kRemoteWrite, [](SeriesLookup* lookup) {
+    return ParseRemoteWrite(Snappy(RemoteWriteRequest()), 1 << 20, kNow, Limits{}, lookup);
+  });
   prometheus::WriteRequest histogram = RemoteWriteRequest();
   histogram.mutable_timeseries(1)->add_histograms();
   std::optional<SeriesLookup> lookup(std::in_place, &cache, Protocol::kRemoteWrite);

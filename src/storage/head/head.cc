@@ -94,6 +94,11 @@ void UpdateMax(std::atomic<int64_t>& a, int64_t v) {
   }
 }
 
+// Refs resolved per hold of the series table lock by the batch calls
+// (LookupAll, MarkAllLogged, AppendAll): short holds, so that the writer's
+// Create never waits long.
+constexpr size_t kRefsPerLock = 256;
+
 }  // namespace
 
 Head::Head() : Head(HeadOptions()) {}
@@ -122,16 +127,14 @@ model::SeriesRef Head::Lookup(const model::Labels& labels) const {
 
 void Head::LookupAll(const std::vector<model::Labels>& labels,
                      std::vector<model::SeriesRef>* refs) const {
-  // Short holds, so that the writer's Create never waits long.
-  constexpr size_t kPerLock = 256;
   refs->resize(labels.size());
-  for (size_t begin = 0; begin < labels.size(); begin += kPerLock) {
+  for (size_t begin = 0; begin < labels.size(); begin += kRefsPerLock) {
     const auto block_begin = refs->begin() + static_cast<std::ptrdiff_t>(begin);
     const auto block_end =
-        refs->begin() + static_cast<std::ptrdiff_t>(std::min(labels.size(), begin + kPerLock));
+        refs->begin() + static_cast<std::ptrdiff_t>(std::min(labels.size(), begin + kRefsPerLock));
     if (std::find(block_begin, block_end, 0) == block_end) continue;  // all known
     absl::ReaderMutexLock lock(&mu_);
-    for (size_t i = begin; i < std::min(labels.size(), begin + kPerLock); ++i) {
+    for (size_t i = begin; i < std::min(labels.size(), begin + kRefsPerLock); ++i) {
       if ((*refs)[i] != 0) continue;
       auto it = by_labels_.find(labels[i]);
       (*refs)[i] = it == by_labels_.end() ? 0 : (*it)->ref;
@@ -202,7 +205,6 @@ bool Head::MarkLogged(model::SeriesRef ref, uint32_t gen) {
 
 // Series are never removed, so a MemSeries* stays valid once the lock that
 // found it is released.
-constexpr size_t kRefsPerLock = 256;
 
 void Head::MarkAllLogged(const std::vector<model::SeriesRef>& refs, uint32_t gen,
                          std::vector<uint32_t>* first) {
