@@ -113,11 +113,7 @@ int64_t Head::RangeOf(int64_t ts) const {
   return r;
 }
 
-Head::MemSeries* Head::Get(model::SeriesRef ref) const {
-  absl::ReaderMutexLock lock(&mu_);
-  if (ref == 0 || ref > series_.size()) return nullptr;
-  return series_[ref - 1].get();
-}
+Head::MemSeries* Head::Get(model::SeriesRef ref) const { return by_ref_.Get(ref); }
 
 model::SeriesRef Head::Lookup(const model::Labels& labels) const {
   absl::ReaderMutexLock lock(&mu_);
@@ -147,6 +143,7 @@ model::SeriesRef Head::AddLocked(model::SeriesRef ref, model::Labels labels) {
   auto series = std::make_unique<MemSeries>(ref, std::move(labels));
   postings_.Add(ref, series->labels);
   by_labels_.insert(series.get());
+  by_ref_.Set(ref, series.get());
   series_[ref - 1] = std::move(series);
   num_series_.fetch_add(1, std::memory_order_relaxed);
   return ref;
@@ -185,16 +182,6 @@ absl::Status Head::Recover(model::SeriesRef ref, model::Labels labels) {
 
 bool Head::Exists(model::SeriesRef ref) const { return Get(ref) != nullptr; }
 
-void Head::GetAll(const model::SeriesRef* refs, size_t n, MemSeries** out) const {
-  absl::ReaderMutexLock lock(&mu_);
-  for (size_t i = 0; i < n; ++i) {
-    const model::SeriesRef ref = refs[i];
-    ESPY_CHECK(ref != 0 && ref <= series_.size() && series_[ref - 1] != nullptr)
-        << "unknown series " << ref;
-    out[i] = series_[ref - 1].get();
-  }
-}
-
 bool Head::MarkLogged(model::SeriesRef ref, uint32_t gen) {
   MemSeries* s = Get(ref);
   ESPY_CHECK(s != nullptr) << "unknown series " << ref;
@@ -203,20 +190,14 @@ bool Head::MarkLogged(model::SeriesRef ref, uint32_t gen) {
   return true;
 }
 
-// Series are never removed, so a MemSeries* stays valid once the lock that
-// found it is released.
-
 void Head::MarkAllLogged(const std::vector<model::SeriesRef>& refs, uint32_t gen,
                          std::vector<uint32_t>* first) {
-  MemSeries* series[kRefsPerLock];
-  for (size_t begin = 0; begin < refs.size(); begin += kRefsPerLock) {
-    const size_t n = std::min(kRefsPerLock, refs.size() - begin);
-    GetAll(refs.data() + begin, n, series);
-    for (size_t i = 0; i < n; ++i) {
-      if (series[i]->logged_gen == gen) continue;
-      series[i]->logged_gen = gen;
-      first->push_back(static_cast<uint32_t>(begin + i));
-    }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    MemSeries* s = Get(refs[i]);
+    ESPY_CHECK(s != nullptr) << "unknown series " << refs[i];
+    if (s->logged_gen == gen) continue;
+    s->logged_gen = gen;
+    first->push_back(static_cast<uint32_t>(i));
   }
 }
 
@@ -250,18 +231,15 @@ void Head::Append(model::SeriesRef ref, int64_t ts, double value) {
 void Head::AppendAll(const std::vector<model::SeriesRef>& refs,
                      const std::vector<model::BatchSample>& samples) {
   ESPY_CHECK(refs.size() == samples.size()) << refs.size() << " refs, " << samples.size();
-  MemSeries* series[kRefsPerLock];
   uint64_t added = 0;
   int64_t min_t = INT64_MAX, max_t = INT64_MIN;
-  for (size_t begin = 0; begin < refs.size(); begin += kRefsPerLock) {
-    const size_t n = std::min(kRefsPerLock, refs.size() - begin);
-    GetAll(refs.data() + begin, n, series);
-    for (size_t i = 0; i < n; ++i) {
-      const model::BatchSample& x = samples[begin + i];
-      added += AppendTo(series[i], refs[begin + i], x.ts, x.value);
-      min_t = std::min(min_t, x.ts);
-      max_t = std::max(max_t, x.ts);
-    }
+  for (size_t i = 0; i < refs.size(); ++i) {
+    MemSeries* s = Get(refs[i]);
+    ESPY_CHECK(s != nullptr) << "append to unknown series " << refs[i];
+    const model::BatchSample& x = samples[i];
+    added += AppendTo(s, refs[i], x.ts, x.value);
+    min_t = std::min(min_t, x.ts);
+    max_t = std::max(max_t, x.ts);
   }
   if (refs.empty()) return;
   num_samples_.fetch_add(added, std::memory_order_relaxed);

@@ -23,6 +23,7 @@
 #include "model/sample_batch.h"
 #include "storage/block/block.h"
 #include "storage/chunk/chunk.h"
+#include "storage/head/ref_table.h"
 #include "storage/index/postings.h"
 
 namespace espy::storage::head {
@@ -104,6 +105,7 @@ class SeriesSnapshot {
 // Thread-safe. Series are created and samples appended by one writer at a
 // time (the Db's commit loop or WAL replay); readers may run concurrently
 // and never block the writer for longer than a copy of one series' data.
+// Finding a series by ref takes no lock (series are never removed).
 class Head {
  public:
   Head();
@@ -132,7 +134,7 @@ class Head {
   // REQUIRES: ref was returned by Create, LookupOrCreate or Recover.
   void Append(model::SeriesRef ref, int64_t ts, double value);
   // Append(refs[i], samples[i].ts, samples[i].value) for each i, in order,
-  // taking the series table lock once per few hundred samples.
+  // updating the head's sample counters once.
   // REQUIRES: refs.size() == samples.size().
   void AppendAll(const std::vector<model::SeriesRef>& refs,
                  const std::vector<model::BatchSample>& samples);
@@ -277,8 +279,6 @@ class Head {
   static constexpr size_t kStripes = 1024;  // sample locks, by ref
 
   MemSeries* Get(model::SeriesRef ref) const;
-  // Get of refs[0, n) into out[0, n), under one lock. REQUIRES: all exist.
-  void GetAll(const model::SeriesRef* refs, size_t n, MemSeries** out) const;
   // The body of Append, for a series found; returns true if the caller is
   // to count one sample more in num_samples_ (an in-order append). The
   // out-of-order path counts its own, and an overwrite adds none.
@@ -305,6 +305,8 @@ class Head {
   // series_[ref - 1]; null for refs lost to WAL corruption. MemSeries never
   // move, so pointers handed out stay valid.
   std::vector<std::unique_ptr<MemSeries>> series_ ABSL_GUARDED_BY(mu_);
+  // The same pointers, for lookups by ref without mu_ (set under it).
+  RefTable<MemSeries> by_ref_;
   absl::flat_hash_set<const MemSeries*, LabelsPtrHash, LabelsPtrEq> by_labels_ ABSL_GUARDED_BY(mu_);
   index::MemPostings postings_ ABSL_GUARDED_BY(mu_);
   mutable absl::Mutex stripes_[kStripes];
