@@ -1,7 +1,7 @@
 #include "query/sample_pager.h"
 
 #include <algorithm>
-#include <queue>
+#include <memory_resource>
 
 #include "absl/strings/numbers.h"
 #include "fmt/format.h"
@@ -42,10 +42,14 @@ namespace {
 // the page costs one short decode, and each chunk a page reads is decoded
 // once.
 struct SeriesCursor {
-  model::SeriesRef ref = 0;
-  const model::Labels* labels = nullptr;
+  SeriesCursor(model::SeriesRef ref, const model::Labels* labels, int64_t from,
+               std::pmr::memory_resource* memory)
+      : ref(ref), labels(labels), snap(memory), from(from) {}
+
+  model::SeriesRef ref;
+  const model::Labels* labels;
   storage::head::SeriesSnapshot snap;
-  int64_t from = 0;  // where the first snapshot starts
+  int64_t from;  // where the first snapshot starts
   bool loaded = false;
 
   const model::Sample& Current() const { return snap.At(); }
@@ -65,12 +69,46 @@ struct SeriesCursor {
   }
 };
 
+// A cursor's current point in the merge's heap.
+struct HeapKey {
+  int64_t ts;
+  model::SeriesRef ref;
+  uint32_t cursor;  // index into the cursors
+};
+
+// The heap order: true when a's point comes after b's (std heaps put the
+// greatest first, so this makes the earliest point the top).
+bool Later(const HeapKey& a, const HeapKey& b) {
+  return a.ts != b.ts ? a.ts > b.ts : a.ref > b.ref;
+}
+
+// Restores the heap after its top's key grew: one pass down instead of a
+// pop and a push.
+void SiftDownTop(std::vector<HeapKey>* heap) {
+  std::vector<HeapKey>& h = *heap;
+  const size_t n = h.size();
+  const HeapKey moving = h[0];
+  size_t at = 0;
+  while (true) {
+    size_t child = 2 * at + 1;
+    if (child >= n) break;
+    if (child + 1 < n && Later(h[child], h[child + 1])) ++child;
+    if (!Later(moving, h[child])) break;
+    h[at] = h[child];
+    at = child;
+  }
+  h[at] = moving;
+}
+
 }  // namespace
 
 Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
   Page page;
   if (request.limit == 0 || request.mint > request.maxt) return page;
   std::vector<model::SeriesRef> refs = head.Select(request.matchers);
+  // The snapshots' copies of chunks live until the page is made: one arena
+  // for them all instead of two allocations per series.
+  std::pmr::monotonic_buffer_resource arena;
   std::vector<SeriesCursor> cursors;
   cursors.reserve(refs.size());
   for (model::SeriesRef ref : refs) {
@@ -84,37 +122,40 @@ Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
       if (ref <= request.after->ref && after_ts == INT64_MAX) continue;
       from = std::max(from, min_ts);
     }
-    SeriesCursor& c = cursors.emplace_back();
-    c.ref = ref;
-    c.labels = &head.SeriesLabels(ref);
-    c.from = from;
+    cursors.emplace_back(ref, &head.SeriesLabels(ref), from, &arena);
   }
 
-  auto later = [&cursors](size_t a, size_t b) {
-    const model::Sample& x = cursors[a].Current();
-    const model::Sample& y = cursors[b].Current();
-    return x.ts != y.ts ? x.ts > y.ts : cursors[a].ref > cursors[b].ref;
-  };
-  std::priority_queue<size_t, std::vector<size_t>, decltype(later)> heap(later);
+  // A min-heap of the cursors' current points, keyed by value so that
+  // comparing two needs no visit to the cursors.
+  std::vector<HeapKey> heap;
+  heap.reserve(cursors.size());
   // How many samples a snapshot copies (encoded) at least before it may
   // stop: copying is cheap next to decoding, which is lazy, and fewer
   // snapshots per series mean fewer lock round trips.
   const size_t refill = std::min<size_t>(request.limit, 256);
   for (size_t i = 0; i < cursors.size(); ++i) {
-    if (cursors[i].Advance(head, request.maxt, refill)) heap.push(i);
+    SeriesCursor& c = cursors[i];
+    if (c.Advance(head, request.maxt, refill)) {
+      heap.push_back({c.Current().ts, c.ref, static_cast<uint32_t>(i)});
+    }
   }
+  std::make_heap(heap.begin(), heap.end(), Later);
   page.points.reserve(std::min<size_t>(request.limit, 65536));
   while (!heap.empty()) {
-    size_t i = heap.top();
-    SeriesCursor& c = cursors[i];
     if (page.points.size() == request.limit) {
       const PagePoint& last = page.points.back();
       page.next = Cursor{last.sample.ts, last.ref};
       break;
     }
-    heap.pop();
+    SeriesCursor& c = cursors[heap.front().cursor];
     page.points.push_back({c.labels, c.ref, c.Current()});
-    if (c.Advance(head, request.maxt, refill)) heap.push(i);
+    if (c.Advance(head, request.maxt, refill)) {
+      heap.front().ts = c.Current().ts;
+      SiftDownTop(&heap);
+    } else {
+      std::pop_heap(heap.begin(), heap.end(), Later);
+      heap.pop_back();
+    }
   }
   return page;
 }

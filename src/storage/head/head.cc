@@ -1,6 +1,7 @@
 #include "storage/head/head.h"
 
 #include <algorithm>
+#include <cstring>
 #include <span>
 
 #include "base/check.h"
@@ -543,7 +544,10 @@ void Head::Snapshot(model::SeriesRef ref, int64_t mint, int64_t maxt, size_t min
         std::string_view c = chunk_at(k);
         if (ChunkMax(c) < mint) continue;
         if (ChunkMin(c) > cover) break;
-        snap->bytes_.insert(snap->bytes_.end(), c.begin(), c.end());
+        // resize and memcpy: a pmr vector's range insert copies byte by byte.
+        const size_t at = snap->bytes_.size();
+        snap->bytes_.resize(at + c.size());
+        std::memcpy(snap->bytes_.data() + at, c.data(), c.size());
         snap->ends_.push_back(static_cast<uint32_t>(snap->bytes_.size()));
       }
       if (x != nullptr) AppendRange(x->ooo, mint, cover, &snap->ooo_);

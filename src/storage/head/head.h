@@ -11,6 +11,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 #include <vector>
@@ -52,13 +53,19 @@ struct BlockEntry {
 // so a reader that stops early decodes little beyond what it returns (and
 // each chunk at most once). Attached blocks and frozen chunks are decoded
 // when the snapshot is taken. Later writes, deletes and merges in the head
-// do not change it. Thread-compatible; movable (a move keeps the position);
-// independent of the Head once taken.
+// do not change it. Thread-compatible; move-constructible (a move keeps the
+// position); independent of the Head once taken.
 class SeriesSnapshot {
  public:
   SeriesSnapshot() = default;
+  // The copied chunks are allocated from `memory` (which must outlive the
+  // snapshot): a reader that takes many snapshots at once can give them
+  // one arena.
+  explicit SeriesSnapshot(std::pmr::memory_resource* memory) : bytes_(memory), ends_(memory) {}
   SeriesSnapshot(SeriesSnapshot&&) = default;
-  SeriesSnapshot& operator=(SeriesSnapshot&&) = default;
+  // No move assignment: between two memory resources it would copy the
+  // buffer the decoder points into.
+  SeriesSnapshot& operator=(SeriesSnapshot&&) = delete;
   SeriesSnapshot(const SeriesSnapshot&) = delete;
   SeriesSnapshot& operator=(const SeriesSnapshot&) = delete;
 
@@ -89,8 +96,8 @@ class SeriesSnapshot {
   size_t older_pos_ = 0;
   // Chunk k is bytes_[ends_[k - 1], ends_[k]). A vector, not a string: a
   // move must keep the buffer the iterator points into.
-  std::vector<char> bytes_;
-  std::vector<uint32_t> ends_;
+  std::pmr::vector<char> bytes_;
+  std::pmr::vector<uint32_t> ends_;
   size_t next_chunk_ = 0;  // the chunk AdvanceChunks opens next
   std::optional<chunk::ChunkIterator> it_;
   bool chunk_valid_ = false;
