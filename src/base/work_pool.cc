@@ -3,12 +3,19 @@
 
 #include <algorithm>
 
+#include "base/thread_name.h"
+
 namespace espy::base {
 
 WorkPool::WorkPool(WorkPoolOptions options) : options_(options) {
   const int n = std::max(1, options_.threads);
   workers_.reserve(n);
-  for (int i = 0; i < n; ++i) workers_.emplace_back([this] { Work(); });
+  for (int i = 0; i < n; ++i) {
+    workers_.emplace_back([this] {
+      SetThreadName(options_.name);
+      Work();
+    });
+  }
 }
 
 void WorkPool::Shutdown() {

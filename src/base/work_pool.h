@@ -4,7 +4,7 @@
 // slow query holds a query thread, never one of the threads that serve
 // HTTP (and ingestion).
 //
-//   base::WorkPool pool({.threads = 2, .max_waiting = 100});
+//   base::WorkPool pool({.threads = 2, .max_waiting = 100, .name = "espy-query"});
 //   if (!pool.TrySubmit([] { ... })) reply(503);
 #pragma once
 
@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct WorkPoolOptions {
   int threads = 1;  // at least 1
   // Tasks waiting for a thread beyond this many are refused.
   size_t max_waiting = 100;
+  std::string name = "espy-work";  // the threads' name (base::SetThreadName)
 };
 
 // Thread-safe.

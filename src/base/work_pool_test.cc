@@ -12,7 +12,7 @@ TEST(WorkPoolTest, RunsEveryTaskOnItsThreads) {
   absl::Mutex mu;
   int sum = 0, n = 0;
   std::set<std::thread::id> ids;
-  WorkPool pool({.threads = 2, .max_waiting = 1000});
+  WorkPool pool({.threads = 2, .max_waiting = 1000, .name = "test-pool"});
   EXPECT_EQ(2, pool.threads());
   for (int i = 1; i <= 100; ++i) {
     ASSERT_TRUE(pool.TrySubmit([&, i] {
@@ -32,7 +32,7 @@ TEST(WorkPoolTest, RunsEveryTaskOnItsThreads) {
 TEST(WorkPoolTest, ShutdownDropsWaitingTasksAndWaitsForRunningOnes) {
   absl::Mutex mu;
   bool started = false, release = false, finished = false, dropped_ran = false;
-  WorkPool pool({.threads = 1, .max_waiting = 10});
+  WorkPool pool({.threads = 1, .max_waiting = 10, .name = "test-pool"});
   ASSERT_TRUE(pool.TrySubmit([&] {
     absl::MutexLock lock(&mu);
     started = true;
@@ -60,7 +60,7 @@ TEST(WorkPoolTest, ShutdownDropsWaitingTasksAndWaitsForRunningOnes) {
 TEST(WorkPoolTest, RefusesBeyondTheWaitingLimitAndCountsIt) {
   absl::Mutex mu;
   bool release = false, started = false;
-  WorkPool pool({.threads = 1, .max_waiting = 2});
+  WorkPool pool({.threads = 1, .max_waiting = 2, .name = "test-pool"});
   // Holds the one thread until released.
   ASSERT_TRUE(pool.TrySubmit([&] {
     absl::MutexLock lock(&mu);

@@ -11,6 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/synchronization/mutex.h"
+#include "base/thread_name.h"
 #include "boost/asio/bind_executor.hpp"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/executor_work_guard.hpp"
@@ -427,7 +428,12 @@ absl::Status Listener::Impl::Start() {
   net::post(acceptor_.get_executor(), [this] { Accept(); });
   if (options_.udp) net::post(udp_.get_executor(), [this] { ReceiveUdp(); });
   int n = std::max(1, options_.threads);
-  for (int i = 0; i < n; ++i) threads_.emplace_back([this] { ioc_.run(); });
+  for (int i = 0; i < n; ++i) {
+    threads_.emplace_back([this] {
+      base::SetThreadName("espy-graphite");
+      ioc_.run();
+    });
+  }
   options_.logger->info("msg=\"graphite listening\" address={}:{} udp={}", address.to_string(),
                         port_, options_.udp);
   return absl::OkStatus();

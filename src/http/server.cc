@@ -9,6 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "base/thread_name.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
@@ -461,7 +462,12 @@ absl::Status Server::Impl::Start() {
   if (ec) return absl::UnavailableError(fmt::format("listen on {}: {}", where, ec.message()));
   port_ = acceptor_->local_endpoint().port();
   Accept();
-  for (auto& ioc : iocs_) threads_.emplace_back([ioc = ioc.get()] { ioc->run(); });
+  for (auto& ioc : iocs_) {
+    threads_.emplace_back([ioc = ioc.get()] {
+      base::SetThreadName("espy-http");
+      ioc->run();
+    });
+  }
   started_ = true;
   return absl::OkStatus();
 }

@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/hash/hash.h"
+#include "base/thread_name.h"
 #include "boost/json/parse.hpp"
 #include "boost/json/serialize.hpp"
 #include "fmt/format.h"
@@ -865,7 +866,10 @@ Scheduler::Scheduler(SchedulerOptions options)
 Scheduler::~Scheduler() { Stop(); }
 
 void Scheduler::Start() {
-  thread_ = std::thread([this] { loop_->Run(stop_); });
+  thread_ = std::thread([this] {
+    base::SetThreadName("espy-probes");
+    loop_->Run(stop_);
+  });
 }
 
 void Scheduler::Stop() {

@@ -156,7 +156,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
       cfg.query_max_concurrency > 0
           ? cfg.query_max_concurrency
           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  base::WorkPool query_pool({.threads = query_threads, .max_waiting = 200});
+  base::WorkPool query_pool({.threads = query_threads, .max_waiting = 200, .name = "espy-query"});
   http::SelfMetrics metrics(db->get());
   std::atomic<bool> ready{true};
   // Remote write, Influx and Graphite series as spelled on the wire -> ref.

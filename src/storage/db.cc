@@ -5,6 +5,7 @@
 
 #include "base/fmt_absl.h"
 #include "base/status_macros.h"
+#include "base/thread_name.h"
 #include "fmt/format.h"
 #include "storage/chunk/chunk.h"
 #include "storage/compact.h"
@@ -89,10 +90,15 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
     ESPY_RETURN_IF_ERROR(db->ApplyRetention());
   }
   db->minute_start_ = db->options_.clock->NowMillis();
-  db->committer_ = std::jthread([raw = db.get()] { raw->CommitLoop(); });
+  db->committer_ = std::jthread([raw = db.get()] {
+    base::SetThreadName("espy-commit");
+    raw->CommitLoop();
+  });
   if (db->options_.maintenance_interval_ms > 0) {
-    db->maintainer_ =
-        std::jthread([raw = db.get()](std::stop_token stop) { raw->MaintenanceLoop(stop); });
+    db->maintainer_ = std::jthread([raw = db.get()](std::stop_token stop) {
+      base::SetThreadName("espy-maintain");
+      raw->MaintenanceLoop(stop);
+    });
   }
   return db;
 }
