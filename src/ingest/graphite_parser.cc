@@ -3,6 +3,7 @@
 #include "ingest/graphite_parser.h"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -17,6 +18,26 @@
 namespace espy::ingest {
 
 namespace {
+
+// The number of '\n' bytes in `s`, 8 bytes at a time (std::count goes byte
+// by byte: it was a seventh of a Graphite connection's parsing).
+int64_t CountNewlines(std::string_view s) {
+  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
+  constexpr uint64_t kNewlines = 0x0a0a0a0a0a0a0a0aULL;
+  int64_t n = 0;
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    const uint64_t x = w ^ kNewlines;  // a zero byte where w had '\n'
+    // High bit set in each byte of x that is not zero, exactly (no carries
+    // cross bytes); count the others.
+    const uint64_t nonzero = ((x & kLow7) + kLow7) | x;
+    n += std::popcount(~nonzero & ~kLow7);
+  }
+  for (; i < s.size(); ++i) n += s[i] == '\n';
+  return n;
+}
 
 // Quotes user input for an error message, cut to a readable length.
 std::string QuoteInput(std::string_view text) {
@@ -278,7 +299,7 @@ GraphiteLineSplitter::Block GraphiteLineSplitter::Feed(std::string_view data,
     partial_.clear();
     block.text = joined_;
   }
-  next_line_ += std::count(head.begin(), head.end(), '\n');
+  next_line_ += CountNewlines(head);
   KeepPartial(data.substr(head_size), errors);
   return block;
 }

@@ -213,6 +213,40 @@ TEST(GraphiteLineSplitterTest, ByteByByteEqualsOneRead) {
   EXPECT_EQ(split.errors, whole.errors);
 }
 
+TEST(GraphiteLineSplitterTest, CountsLinesInLongReadsOfAnySize) {
+  // Lines of up to 40 bytes (blank ones too, and UTF-8 with a byte 0x8a,
+  // which differs from '\n' only in its high bit), and a bad line every 37
+  // lines: each error must name its line.
+  std::string stream;
+  std::vector<std::string> want_errors;
+  for (int i = 0; i < 600; ++i) {
+    if (i % 37 == 5) {
+      stream += "bad\n";
+      want_errors.push_back(fmt::format("line {} ", i));  // numbered from 0
+    } else if (i % 11 == 3) {
+      stream += "\n";
+    } else {
+      stream += fmt::format("m\xc3\xa9\xc3\x8a.{} {} 0",
+                            std::string(static_cast<size_t>(i % 23), 'x'), i);
+      stream += "\n";
+    }
+  }
+  for (size_t read_size : {size_t{1}, size_t{7}, size_t{8}, size_t{13}, size_t{64}, size_t{4096}}) {
+    std::vector<std::string> reads;
+    for (size_t at = 0; at < stream.size(); at += read_size)
+      reads.push_back(stream.substr(at, read_size));
+    StreamResult r = ParseStream(reads, 1024);
+    ASSERT_EQ(r.errors.size(), want_errors.size()) << read_size;
+    for (size_t e = 0; e < want_errors.size(); ++e) {
+      EXPECT_THAT(r.errors[e], HasSubstr(want_errors[e])) << read_size;
+    }
+  }
+  GraphiteLineSplitter splitter(1024);
+  std::vector<GraphiteLineError> errors;
+  splitter.Feed(stream, &errors);
+  EXPECT_EQ(splitter.lines(), 600);
+}
+
 TEST(GraphiteLineSplitterTest, OverLongPartialLineIsReportedOnceAndDiscarded) {
   GraphiteLineSplitter splitter(8);
   std::vector<GraphiteLineError> errors;
