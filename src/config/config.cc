@@ -21,7 +21,7 @@ const std::vector<Setting>& ServeSettings() {
       {"graphite-listen", "Graphite plaintext listen address host:port; empty: off", ""},
       {"log-level", "debug, info, warn or error", "info"},
       {"access-log", "log one line per HTTP request: true or false", "false"},
-      {"threads", "HTTP worker threads; 0 = one per core", "0"},
+      {"threads", "HTTP (and Graphite) I/O threads; 0 = one per core", "0"},
       {"max-body-size", "largest request body accepted, e.g. 64MiB, 512KiB, 1000000", "64MiB"},
       {"idle-timeout", "close keep-alive connections idle this long", "2m"},
       {"io-timeout", "longest time to read one request or write one response", "30s"},

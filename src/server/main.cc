@@ -305,6 +305,8 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     graphite::ListenerOptions g;
     g.host = cfg.graphite_host;
     g.port = cfg.graphite_port;
+    g.threads = cfg.threads > 0 ? cfg.threads
+                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     g.logger = base::MakeLogger("graphite", cfg.log_level);
     g.series_cache = &series_cache;
     g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };
