@@ -1,5 +1,8 @@
 #include "ingest/series_cache.h"
 
+#include <algorithm>
+#include <cstring>
+
 #include "absl/hash/hash.h"
 #include "absl/strings/string_view.h"
 
@@ -38,23 +41,41 @@ model::SeriesRef SeriesCache::Find(std::string_view key) const {
   return FindLocked(key);
 }
 
+absl::string_view SeriesCache::Shard::Keep(std::string_view key) {
+  if (blocks.empty() || block_used + key.size() > kBlockBytes) {
+    // A key longer than a block gets a block of its own.
+    blocks.push_back(std::make_unique<char[]>(std::max(kBlockBytes, key.size())));
+    block_used = 0;
+  }
+  char* at = blocks.back().get() + block_used;
+  std::memcpy(at, key.data(), key.size());
+  block_used += key.size();
+  return absl::string_view(at, key.size());
+}
+
+void SeriesCache::Shard::Clear() {
+  map.clear();
+  blocks.clear();
+  block_used = 0;
+  bytes = 0;
+}
+
 void SeriesCache::InsertLocked(std::string_view key, model::SeriesRef ref) {
   const size_t cost = key.size() + kEntryOverhead;
-  Shard& shard = ShardFor(Hash(key));
-  auto [it, inserted] = shard.map.try_emplace(View(key), ref);
-  if (!inserted) {
+  const size_t hash = Hash(key);
+  Shard& shard = ShardFor(hash);
+  if (auto it = shard.map.find(View(key), hash); it != shard.map.end()) {
     it->second = ref;
     return;
   }
-  shard.bytes += cost;
-  if (shard.bytes > max_bytes_ / kShards) {
+  if (shard.bytes + cost > max_bytes_ / kShards) {
     // Over its share: start the shard again with just this entry. Simpler
     // than LRU bookkeeping on every hit, and the working set refills it.
-    shard.map.clear();
-    shard.map.try_emplace(View(key), ref);
-    shard.bytes = cost;
+    shard.Clear();
     resets_.fetch_add(1, std::memory_order_relaxed);
   }
+  shard.map.emplace(shard.Keep(key), ref);
+  shard.bytes += cost;
 }
 
 void SeriesCache::Insert(std::string_view key, model::SeriesRef ref) {

@@ -23,6 +23,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "model/sample_batch.h"
 
@@ -63,10 +64,19 @@ class SeriesCache {
   static constexpr size_t kEntryOverhead = 64;
   // The budget is kept per shard, so that going over it empties a
   // sixteenth of the cache, not all of it.
+  // Keys are copied into blocks in insertion order, not each into its own
+  // allocation: a producer resends its series in the order they were
+  // learnt, so its lookups then read the keys' memory front to back.
   struct Shard {
-    absl::flat_hash_map<std::string, model::SeriesRef> map;
+    absl::flat_hash_map<absl::string_view, model::SeriesRef> map;  // views into blocks
+    std::vector<std::unique_ptr<char[]>> blocks;
+    size_t block_used = 0;  // bytes of blocks.back() in use
     size_t bytes = 0;
+    // A copy of `key` that lives as long as the shard's blocks.
+    absl::string_view Keep(std::string_view key);
+    void Clear();
   };
+  static constexpr size_t kBlockBytes = 64 << 10;
   static size_t Hash(std::string_view key);
   Shard& ShardFor(size_t hash) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   model::SeriesRef FindLocked(std::string_view key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);

@@ -139,6 +139,24 @@ TEST(SeriesCacheTest, StaysWithinItsBudgetAndNeverAnswersWrong) {
   EXPECT_EQ(s.entries, found);
 }
 
+TEST(SeriesCacheTest, KeepsKeysOfAnyLengthAcrossItsKeyBlocks) {
+  // Keys are copied into 64 KiB blocks: many short ones fill several
+  // blocks, and keys longer than a block get their own.
+  SeriesCache cache(256 << 20);
+  auto key = [](int i) {
+    return "i" + std::string(static_cast<size_t>(i % 7 == 0 ? 70'000 + i : i % 300), 'k') +
+           std::to_string(i);
+  };
+  for (int i = 1; i <= 3000; ++i) cache.Insert(key(i), i);
+  cache.Insert(key(5), 99);  // a known key: the ref changes, nothing is added
+  EXPECT_EQ(3000u, cache.stats().entries);
+  EXPECT_EQ(0u, cache.stats().resets);
+  for (int i = 1; i <= 3000; ++i) {
+    ASSERT_EQ(i == 5 ? 99u : static_cast<model::SeriesRef>(i), cache.Find(key(i))) << i;
+  }
+  EXPECT_EQ(0u, cache.Find(key(3001)));
+}
+
 TEST(SeriesCacheTest, ZeroBytesTurnsItOff) {
   SeriesCache cache(0);
   EXPECT_FALSE(cache.enabled());
