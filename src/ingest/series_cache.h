@@ -63,10 +63,10 @@ class SeriesCache {
   // Per entry beyond its key: the map slot, the string and malloc overhead.
   static constexpr size_t kEntryOverhead = 64;
   // The budget is kept per shard, so that going over it empties a
-  // sixteenth of the cache, not all of it.
-  // Keys are copied into blocks in insertion order, not each into its own
-  // allocation: a producer resends its series in the order they were
-  // learnt, so its lookups then read the keys' memory front to back.
+  // sixteenth of the cache, not all of it. A shard copies its keys into
+  // blocks in insertion order, not each into its own allocation: a producer
+  // resends its series in the order they were learnt, so its lookups then
+  // read the keys' memory front to back.
   struct Shard {
     absl::flat_hash_map<absl::string_view, model::SeriesRef> map;  // views into blocks
     std::vector<std::unique_ptr<char[]>> blocks;
