@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "base/thread_name.h"
+#include "base/threads.h"
 
 namespace espy::base {
 

@@ -11,7 +11,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "absl/synchronization/mutex.h"
-#include "base/thread_name.h"
+#include "base/threads.h"
 #include "boost/asio/bind_executor.hpp"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/executor_work_guard.hpp"
@@ -427,7 +427,7 @@ absl::Status Listener::Impl::Start() {
   started_ = true;
   net::post(acceptor_.get_executor(), [this] { Accept(); });
   if (options_.udp) net::post(udp_.get_executor(), [this] { ReceiveUdp(); });
-  int n = std::max(1, options_.threads);
+  const int n = base::ThreadsOrOnePerCore(options_.threads);
   for (int i = 0; i < n; ++i) {
     threads_.emplace_back([this] {
       base::SetThreadName("espy-graphite");

@@ -36,7 +36,7 @@ struct ListenerOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 2003;  // 0 picks a free port (the same one for TCP and UDP)
   bool udp = true;       // also listen for datagrams on the same port
-  int threads = 1;       // I/O threads; parsing runs on them too
+  int threads = 1;       // I/O threads, parsing too; 0 or less: one per core
   // Bytes read from a connection at once.
   size_t read_buffer_bytes = 256 << 10;
   // A connection pauses reading while the lines parsed into its next batch

@@ -9,7 +9,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
-#include "base/thread_name.h"
+#include "base/threads.h"
 #include "boost/asio/dispatch.hpp"
 #include "boost/asio/executor_work_guard.hpp"
 #include "boost/asio/io_context.hpp"
@@ -445,9 +445,7 @@ absl::Status Server::Impl::Start() {
     return absl::InvalidArgumentError(
         fmt::format("listen address \"{}\": want an IP address: {}", options_.host, ec.message()));
   }
-  int n = options_.threads > 0
-              ? options_.threads
-              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int n = base::ThreadsOrOnePerCore(options_.threads);
   for (int i = 0; i < n; ++i) {
     iocs_.push_back(std::make_unique<net::io_context>(1));
     work_.push_back(net::make_work_guard(*iocs_.back()));

@@ -11,6 +11,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
 #include "base/log.h"
+#include "base/threads.h"
 #include "base/work_pool.h"
 #include "config/config.h"
 #include "graphite/listener.h"
@@ -152,10 +153,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
 
   // PromQL queries run here, off the HTTP threads: a slow query never holds
   // a thread that ingestion needs.
-  const int query_threads =
-      cfg.query_max_concurrency > 0
-          ? cfg.query_max_concurrency
-          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int query_threads = base::ThreadsOrOnePerCore(cfg.query_max_concurrency);
   base::WorkPool query_pool({.threads = query_threads, .max_waiting = 200, .name = "espy-query"});
   http::SelfMetrics metrics(db->get());
   std::atomic<bool> ready{true};
@@ -305,8 +303,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     graphite::ListenerOptions g;
     g.host = cfg.graphite_host;
     g.port = cfg.graphite_port;
-    g.threads = cfg.threads > 0 ? cfg.threads
-                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    g.threads = cfg.threads;  // as many as HTTP
     g.logger = base::MakeLogger("graphite", cfg.log_level);
     g.series_cache = &series_cache;
     g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };

@@ -5,7 +5,7 @@
 
 #include "base/fmt_absl.h"
 #include "base/status_macros.h"
-#include "base/thread_name.h"
+#include "base/threads.h"
 #include "fmt/format.h"
 #include "storage/chunk/chunk.h"
 #include "storage/compact.h"

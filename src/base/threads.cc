@@ -1,8 +1,10 @@
-#include "base/thread_name.h"
+#include "base/threads.h"
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <string>
+#include <thread>
 
 namespace espy::base {
 
@@ -10,6 +12,11 @@ void SetThreadName(std::string_view name) {
   // The kernel's limit is 16 bytes with the terminating NUL.
   std::string cut(name.substr(0, 15));
   pthread_setname_np(pthread_self(), cut.c_str());
+}
+
+int ThreadsOrOnePerCore(int requested) {
+  if (requested > 0) return requested;
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
 }  // namespace espy::base

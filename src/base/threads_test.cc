@@ -1,7 +1,8 @@
-#include "base/thread_name.h"
+#include "base/threads.h"
 
 #include <pthread.h>
 
+#include <algorithm>
 #include <string>
 #include <thread>
 
@@ -26,6 +27,13 @@ TEST(SetThreadNameTest, NamesTheCallingThreadAndCutsLongNames) {
   }).join();
   EXPECT_EQ("espy-commit", short_name);
   EXPECT_EQ("espy-a-name-lon", long_name);
+}
+
+TEST(ThreadsOrOnePerCoreTest, ZeroOrLessMeansOnePerCore) {
+  EXPECT_EQ(3, ThreadsOrOnePerCore(3));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  EXPECT_EQ(cores, ThreadsOrOnePerCore(0));
+  EXPECT_EQ(cores, ThreadsOrOnePerCore(-1));
 }
 
 }  // namespace
