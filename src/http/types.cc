@@ -2,9 +2,9 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <utility>
 
+#include "base/swar.h"
 #include "fmt/format.h"
 #include "ingest/bad_input.h"
 
@@ -99,15 +99,9 @@ Response ErrorResponse(const absl::Status& status) {
 namespace {
 
 // True when one of the 8 bytes of `w` must be escaped in a JSON string: a
-// control byte (< 0x20), '"' or '\\'. Bytes >= 0x80 (UTF-8) never match.
+// control byte (< 0x20), '"' or '\\'.
 bool NeedsEscape(uint64_t w) {
-  constexpr uint64_t kOnes = 0x0101010101010101ULL;
-  constexpr uint64_t kHigh = 0x8080808080808080ULL;
-  // A byte b < n (n <= 128) sets its high bit in (b - n) & ~b; so does a
-  // zero byte of w ^ (c * kOnes), for a byte equal to c.
-  const uint64_t control = (w - 0x20 * kOnes) & ~w;
-  const uint64_t q = w ^ ('"' * kOnes), bs = w ^ ('\\' * kOnes);
-  return ((control | ((q - kOnes) & ~q) | ((bs - kOnes) & ~bs)) & kHigh) != 0;
+  return (base::BytesBelow(w, 0x20) | base::BytesEqual(w, '"') | base::BytesEqual(w, '\\')) != 0;
 }
 
 }  // namespace
@@ -119,9 +113,7 @@ void AppendJsonString(std::string_view s, std::string* out) {
   while (i < s.size()) {
     // Label values rarely need escapes: skip 8 clean bytes at a time.
     if (s.size() - i >= 8) {
-      uint64_t w;
-      std::memcpy(&w, s.data() + i, 8);
-      if (!NeedsEscape(w)) {
+      if (!NeedsEscape(base::LoadWord(s.data() + i))) {
         i += 8;
         continue;
       }

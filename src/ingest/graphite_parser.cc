@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "base/status_macros.h"
+#include "base/swar.h"
 #include "fmt/format.h"
 #include "ingest/bad_input.h"
 
@@ -22,18 +23,10 @@ namespace {
 // The number of '\n' bytes in `s`, 8 bytes at a time (std::count goes byte
 // by byte: it was a seventh of a Graphite connection's parsing).
 int64_t CountNewlines(std::string_view s) {
-  constexpr uint64_t kLow7 = 0x7f7f7f7f7f7f7f7fULL;
-  constexpr uint64_t kNewlines = 0x0a0a0a0a0a0a0a0aULL;
   int64_t n = 0;
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w;
-    std::memcpy(&w, s.data() + i, 8);
-    const uint64_t x = w ^ kNewlines;  // a zero byte where w had '\n'
-    // High bit set in each byte of x that is not zero, exactly (no carries
-    // cross bytes); count the others.
-    const uint64_t nonzero = ((x & kLow7) + kLow7) | x;
-    n += std::popcount(~nonzero & ~kLow7);
+    n += std::popcount(base::BytesEqual(base::LoadWord(s.data() + i), '\n'));
   }
   for (; i < s.size(); ++i) n += s[i] == '\n';
   return n;
