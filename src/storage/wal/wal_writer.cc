@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <system_error>
 
@@ -89,9 +91,11 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const WalOptions& opt
 WalWriter::~WalWriter() {
   if (fd_ < 0) return;
   if (error_.ok()) {
-    if (absl::Status s = Flush(); !s.ok()) {
-      options_.logger->warn("wal flush on close failed: {}", s.ToString());
-    }
+    absl::Status s = Flush();
+    // Without the cut, the next writer's segment would leave this one, no
+    // longer the newest, ending in zeros that replay reports as corruption.
+    if (s.ok() && reserved_ > segment_size_) s = Trim();
+    if (!s.ok()) options_.logger->warn("wal close failed: {}", s.ToString());
   }
   close(fd_);
 }
@@ -103,6 +107,8 @@ std::string WalWriter::SegmentPath() const {
 absl::Status WalWriter::OpenSegment(uint64_t number, bool reuse) {
   segment_ = number;
   segment_size_ = 0;
+  reserved_ = 0;
+  can_reserve_ = true;
   std::string path = SegmentPath();
   int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (reuse ? 0 : O_EXCL);
   fd_ = open(path.c_str(), flags, 0644);
@@ -140,6 +146,7 @@ absl::Status WalWriter::AddRecord(std::string_view payload) {
 
   if (buffer_.size() + framed > kFlushThresholdBytes) ESPY_RETURN_IF_ERROR(Flush());
   if (framed >= kFlushThresholdBytes) {
+    Reserve(segment_size_ + framed);
     ESPY_RETURN_IF_ERROR(WriteFully(header, kHeaderBytes));
     ESPY_RETURN_IF_ERROR(WriteFully(payload.data(), payload.size()));
     bytes_written_.fetch_add(framed, std::memory_order_relaxed);
@@ -166,9 +173,44 @@ absl::Status WalWriter::WriteFully(const char* data, size_t n) {
   return absl::OkStatus();
 }
 
+void WalWriter::Reserve(uint64_t end) {
+  if (end <= reserved_ || !can_reserve_ || options_.preallocate_bytes == 0) return;
+  const uint64_t step = options_.preallocate_bytes;
+  // Whole steps, but never past the segment size (unless a record is).
+  const uint64_t target =
+      std::max(end, std::min((end + step - 1) / step * step, options_.segment_bytes));
+  // Mode 0 sets the file size too: the records then overwrite reserved
+  // zeros, and syncing them changes no size.
+  if (fallocate(fd_, 0, static_cast<off_t>(reserved_), static_cast<off_t>(target - reserved_)) !=
+      0) {
+    // Not supported here, or no room: the writes that follow grow the file
+    // (and meet ENOSPC themselves, with a clear error, if the disk is full).
+    options_.logger->warn("wal preallocation off for segment={}: fallocate: {}",
+                          SegmentFileName(segment_), std::strerror(errno));
+    can_reserve_ = false;
+    return;
+  }
+  reserved_ = target;
+}
+
+absl::Status WalWriter::Trim() {
+  if (ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) {
+    error_ = IoError("ftruncate", SegmentPath(), errno);
+    return error_;
+  }
+  reserved_ = segment_size_;
+  if (fdatasync(fd_) != 0) {
+    error_ = IoError("fdatasync", SegmentPath(), errno);
+    return error_;
+  }
+  syncs_.fetch_add(1, std::memory_order_relaxed);
+  return absl::OkStatus();
+}
+
 absl::Status WalWriter::Flush() {
   ESPY_RETURN_IF_ERROR(error_);
   if (buffer_.empty()) return absl::OkStatus();
+  Reserve(segment_size_);
   ESPY_RETURN_IF_ERROR(WriteFully(buffer_.data(), buffer_.size()));
   bytes_written_.fetch_add(buffer_.size(), std::memory_order_relaxed);
   buffer_.clear();
@@ -188,7 +230,8 @@ absl::Status WalWriter::Sync() {
 }
 
 absl::Status WalWriter::Rotate() {
-  ESPY_RETURN_IF_ERROR(Sync());
+  ESPY_RETURN_IF_ERROR(Flush());
+  ESPY_RETURN_IF_ERROR(Trim());  // syncs the records and the cut
   if (close(fd_) != 0) {
     error_ = IoError("close", SegmentPath(), errno);
     fd_ = -1;
