@@ -333,6 +333,16 @@ Matrix Evaluator::Eval(const Expr& e) {
 
 // ---- binary operators ----
 
+// The metric name, or one dropped but kept until the end of the query.
+bool IsName(std::string_view label) {
+  return label == model::kMetricNameLabel || label == internal::kDroppedNameLabel;
+}
+
+// A series' labels as an error message shows them: a dropped name is gone.
+Labels Shown(const Labels& l) {
+  return internal::DropLabels(l, {std::string(internal::kDroppedNameLabel)});
+}
+
 // The key two series match on: the on(...) labels, or all but the
 // ignoring(...) labels and the metric name.
 std::string Signature(const Labels& l, const promql::VectorMatching& m) {
@@ -340,7 +350,7 @@ std::string Signature(const Labels& l, const promql::VectorMatching& m) {
   for (const model::Label& x : l.items()) {
     bool listed = std::find(m.matching_labels.begin(), m.matching_labels.end(), x.name) !=
                   m.matching_labels.end();
-    bool keep = m.on ? listed : (!listed && x.name != model::kMetricNameLabel);
+    bool keep = m.on ? listed : (!listed && !IsName(x.name));
     if (!keep) continue;
     key += x.name;
     key.push_back('\xff');
@@ -407,9 +417,7 @@ double ScalarBinop(promql::BinaryOp op, double l, double r) {
 Labels ResultMetric(const Labels& lhs, const Labels& rhs, promql::BinaryOp op,
                     const promql::VectorMatching& m) {
   std::vector<model::Label> out;
-  bool drop_name = ShouldDropMetricName(op);
   for (const model::Label& x : lhs.items()) {
-    if (drop_name && x.name == model::kMetricNameLabel) continue;
     if (m.card == promql::VectorMatchCardinality::kOneToOne) {
       bool listed = std::find(m.matching_labels.begin(), m.matching_labels.end(), x.name) !=
                     m.matching_labels.end();
@@ -418,6 +426,7 @@ Labels ResultMetric(const Labels& lhs, const Labels& rhs, promql::BinaryOp op,
     out.push_back(x);
   }
   Labels result(std::move(out));
+  if (ShouldDropMetricName(op)) result = internal::DropMetricName(result);
   for (const std::string& name : m.include)
     result = internal::SetLabel(result, name, rhs.Get(name));
   return result;
@@ -438,13 +447,13 @@ Vector VectorBinop(promql::BinaryOp op, Vector& lhs, Vector& rhs, const promql::
       for (const model::Label& x : rs.metric.items()) {
         bool listed = std::find(m.matching_labels.begin(), m.matching_labels.end(), x.name) !=
                       m.matching_labels.end();
-        if (m.on ? listed : (!listed && x.name != model::kMetricNameLabel)) matched.push_back(x);
+        if (m.on ? listed : (!listed && !IsName(x.name))) matched.push_back(x);
       }
       ThrowExec(fmt::format(
           "found duplicate series for the match group {} on the {} hand-side of the operation: "
           "[{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
           Labels(std::move(matched)).ToString(), one_to_many ? "left" : "right",
-          rs.metric.ToString(), it->second->metric.ToString()));
+          Shown(rs.metric).ToString(), Shown(it->second->metric).ToString()));
     }
   }
   absl::flat_hash_map<std::string, absl::flat_hash_set<Labels>> matched;
@@ -555,7 +564,7 @@ std::string GroupingKey(const Labels& l, const std::vector<std::string>& groupin
   std::string key;
   for (const model::Label& x : l.items()) {
     bool listed = std::find(grouping.begin(), grouping.end(), x.name) != grouping.end();
-    if (without ? (listed || x.name == model::kMetricNameLabel) : !listed) continue;
+    if (without ? (listed || IsName(x.name)) : !listed) continue;
     key += x.name;
     key.push_back('\xff');
     key += x.value;
@@ -607,6 +616,7 @@ Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool
       if (without) {
         std::vector<std::string> drop = grouping;
         drop.push_back(std::string(model::kMetricNameLabel));
+        drop.push_back(std::string(internal::kDroppedNameLabel));
         g.labels = internal::DropLabels(s.metric, drop);
       } else if (!grouping.empty()) {
         g.labels = internal::KeepLabels(s.metric, grouping);
@@ -765,6 +775,7 @@ std::optional<Matrix> Evaluator::AggregateSeriesWise(const promql::AggregateExpr
       if (a.without) {
         std::vector<std::string> drop = grouping;
         drop.push_back(std::string(model::kMetricNameLabel));
+        drop.push_back(std::string(internal::kDroppedNameLabel));
         labels.push_back(internal::DropLabels(in[j].metric, drop));
       } else {
         labels.push_back(grouping.empty() ? Labels()
@@ -1072,6 +1083,7 @@ absl::StatusOr<QueryResult> Engine::Exec(const Queryable& q, const promql::Expr&
   Matrix m;
   try {
     m = ev.Eval(expr);
+    internal::FinishDroppedNames(&m);
   } catch (EvalError& e) {
     return std::move(e.status);
   }

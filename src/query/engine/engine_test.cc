@@ -4,6 +4,7 @@
 #include "query/engine/engine.h"
 
 #include "gtest/gtest.h"
+#include "query/engine/functions.h"
 #include "query/engine/head_queryable.h"
 #include "query/engine/memory_queryable.h"
 #include "storage/head/head.h"
@@ -131,6 +132,87 @@ TEST_F(EngineTest, DuplicateOutputLabelsetIsExecutionError) {
   ASSERT_EQ(r.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(IsExecutionError(r.status()));
   EXPECT_EQ(r.status().message(), "vector cannot contain metrics with the same labelset");
+}
+
+TEST_F(EngineTest, NamesDroppedInsideAnAggregationDoNotCollide) {
+  // x and y differ only by name: count_over_time drops it, and the sum adds
+  // both (delayed name removal) rather than failing on two equal label sets.
+  LoadCounter("x", "a", 10, 10000);
+  LoadCounter("y", "a", 4, 10000);
+  auto r = engine_.InstantQuery(store_, "sum(count_over_time({job=\"a\"}[5m]))", 90000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->vector.size(), 1u);
+  EXPECT_EQ(r->vector[0].v, 14);
+  EXPECT_TRUE(r->vector[0].metric.empty());
+
+  r = engine_.InstantQuery(store_, "sum by (job) (ceil({job=\"a\"}))", 30000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->vector.size(), 1u);
+  EXPECT_EQ(r->vector[0].v, 60);  // x = 30 and y = 30
+  EXPECT_EQ(r->vector[0].metric.ToString(), "{job=\"a\"}");
+
+  // Matched one-to-one by their labels without the names, as before.
+  r = engine_.InstantQuery(store_, "ceil(x) - ceil(y)", 30000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->vector.size(), 1u);
+  EXPECT_EQ(r->vector[0].v, 0);
+  EXPECT_EQ(r->vector[0].metric.ToString(), "{job=\"a\"}");
+}
+
+TEST_F(EngineTest, DroppedNamesNeverReachTheResult) {
+  LoadCounter("x", "a", 10, 10000);
+  for (const char* q : {"rate(x[1m])", "x + 1", "-x", "timestamp(x)", "sort(abs(x))",
+                        "topk(1, ceil(x))", "sum without (job) (rate(x[1m]))",
+                        "label_replace(ceil(x), \"n\", \"$1\", \"__name__\", \"(.*)\")",
+                        "max_over_time(rate(x[1m])[1m:10s])"}) {
+    auto r = engine_.RangeQuery(store_, q, 60000, 90000, 10000);
+    ASSERT_TRUE(r.ok()) << q << ": " << r.status();
+    ASSERT_FALSE(r->matrix.empty()) << q;
+    for (const Series& s : r->matrix) {
+      EXPECT_EQ(s.metric.MetricName(), "") << q;
+      EXPECT_EQ(s.metric.Get(internal::kDroppedNameLabel), "") << q;
+      // label_replace reads the name as absent, as in Prometheus 2.
+      EXPECT_EQ(s.metric.Get("n"), "") << q;
+    }
+  }
+  // A name set again by label_replace stays.
+  auto r = engine_.InstantQuery(store_, "label_replace(ceil(x), \"__name__\", \"z\", \"\", \"\")",
+                                30000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->vector.size(), 1u);
+  EXPECT_EQ(r->vector[0].metric.ToString(), "z{job=\"a\"}");
+}
+
+TEST_F(EngineTest, SeriesTheNameAloneToldApartMergeWhenTheyNeverOverlap) {
+  // x until 40 s, y from 50 s: one series once the names go, as Prometheus's
+  // per-step evaluation makes it; overlapping, they fail (above).
+  for (int i = 0; i <= 4; ++i) store_.Add(L({{"__name__", "x"}, {"job", "a"}}), i * 10000, i);
+  for (int i = 5; i <= 9; ++i) store_.Add(L({{"__name__", "y"}, {"job", "a"}}), i * 10000, i);
+  EngineOptions o;
+  o.lookback_delta_ms = 5000;
+  Engine engine(o);
+  auto r = engine.RangeQuery(store_, "ceil({job=\"a\"})", 0, 90000, 10000);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->matrix.size(), 1u);
+  EXPECT_EQ(r->matrix[0].metric.ToString(), "{job=\"a\"}");
+  ASSERT_EQ(r->matrix[0].points.size(), 10u);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(r->matrix[0].points[i].t, i * 10000);
+    EXPECT_EQ(r->matrix[0].points[i].v, i);
+  }
+  auto both = engine_.RangeQuery(store_, "ceil({job=\"a\"})", 0, 90000, 10000);
+  ASSERT_FALSE(both.ok());  // default 5 m lookback: both exist from 50 s on
+  EXPECT_EQ(both.status().message(), "vector cannot contain metrics with the same labelset");
+}
+
+TEST_F(EngineTest, MatchingErrorsShowNoDroppedName) {
+  LoadCounter("x", "a", 2, 10000);
+  store_.Add(L({{"__name__", "x"}, {"job", "a"}, {"code", "1"}}), 0, 1);
+  store_.Add(L({{"__name__", "x"}, {"job", "a"}, {"code", "2"}}), 0, 1);
+  auto r = engine_.InstantQuery(store_, "ceil(x) + on(job) ceil(x{code!=\"\"})", 10000);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("many-to-many"), std::string::npos) << r.status();
+  EXPECT_EQ(r.status().message().find('\x01'), std::string::npos) << r.status();
 }
 
 TEST_F(EngineTest, TooManySamplesFailsTheQuery) {

@@ -25,13 +25,48 @@ void ThrowExec(std::string message) {
 }
 
 Labels DropMetricName(const Labels& l) {
-  if (l.Get(model::kMetricNameLabel).empty()) return l;
+  const std::string_view name = l.Get(model::kMetricNameLabel);
+  if (name.empty()) return l;
   std::vector<Label> out;
   out.reserve(l.size());
   for (const Label& x : l.items()) {
-    if (x.name != model::kMetricNameLabel) out.push_back(x);
+    if (x.name != model::kMetricNameLabel && x.name != kDroppedNameLabel) out.push_back(x);
   }
+  out.push_back(Label{std::string(kDroppedNameLabel), std::string(name)});
   return Labels(std::move(out));
+}
+
+void FinishDroppedNames(Matrix* m) {
+  bool dropped = false;
+  for (Series& s : *m) {
+    if (s.metric.Get(kDroppedNameLabel).empty()) continue;
+    dropped = true;
+    s.metric = DropLabels(s.metric, {std::string(kDroppedNameLabel)});
+  }
+  if (!dropped || !ContainsSameLabelset(*m)) return;
+  // Series whose names were all that told them apart become one series if
+  // they never share a time (a range query where one ends and the other
+  // begins), as they would in Prometheus's per-step evaluation.
+  absl::flat_hash_map<Labels, size_t> index;
+  Matrix out;
+  for (Series& s : *m) {
+    auto [it, inserted] = index.try_emplace(s.metric, out.size());
+    if (inserted) {
+      out.push_back(std::move(s));
+      continue;
+    }
+    std::vector<Point>& into = out[it->second].points;
+    const size_t middle = into.size();
+    into.insert(into.end(), s.points.begin(), s.points.end());
+    std::inplace_merge(into.begin(), into.begin() + static_cast<ptrdiff_t>(middle), into.end(),
+                       [](const Point& a, const Point& b) { return a.t < b.t; });
+    for (size_t i = 1; i < into.size(); ++i) {
+      if (into[i].t == into[i - 1].t) {
+        ThrowExec("vector cannot contain metrics with the same labelset");
+      }
+    }
+  }
+  *m = std::move(out);
 }
 
 Labels KeepLabels(const Labels& l, const std::vector<std::string>& names) {

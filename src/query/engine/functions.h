@@ -27,7 +27,21 @@ struct EvalError {
 // Throws an execution error (FailedPrecondition).
 [[noreturn]] void ThrowExec(std::string message);
 
+// Delayed name removal (as Prometheus 3 offers it behind a flag, and as
+// VictoriaMetrics does): an operation that drops the metric name keeps it
+// under this label, which no query can name, until the query's result is
+// made. Series that differ only by name so stay apart through the query,
+// and sum(rate({__name__=~"a|b"}[5m])) adds the two rates instead of
+// failing on "vector cannot contain metrics with the same labelset". A
+// result that still holds two such series fails as it did before.
+inline constexpr std::string_view kDroppedNameLabel = "\x01__name__";
+
+// `l` without its metric name (kept as kDroppedNameLabel until the end).
 model::Labels DropMetricName(const model::Labels& l);
+// The label sets of a query's result: the dropped names removed, and the
+// series they made equal merged; fails if two of them have a point at the
+// same time (as Prometheus fails on two such series at one step).
+void FinishDroppedNames(Matrix* m);
 // Only the labels named in `names`.
 model::Labels KeepLabels(const model::Labels& l, const std::vector<std::string>& names);
 // All labels except those named in `names`.
