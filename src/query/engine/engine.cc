@@ -12,6 +12,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/functional/function_ref.h"
 #include "fmt/format.h"
 #include "query/engine/functions.h"
 #include "query/promql/parser.h"
@@ -92,8 +93,12 @@ class Evaluator {
   int64_t Resolution(int64_t mint, int64_t maxt, int64_t range_ms, std::string_view func) const {
     return ctx_->queryable->Resolution(Hints(mint, maxt, range_ms, func, -1));
   }
-  std::vector<RawSeries> Select(const promql::VectorSelector& vs, int64_t mint, int64_t maxt,
-                                int64_t range_ms, std::string_view func, int64_t resolution);
+  // Hands each selected series with samples to `each`, one at a time (the
+  // samples' buffer is reused), so that a query over many series never
+  // holds their raw samples and what it makes of them at once.
+  void Select(const promql::VectorSelector& vs, int64_t mint, int64_t maxt, int64_t range_ms,
+              std::string_view func, int64_t resolution,
+              absl::FunctionRef<void(RawSeries& series)> each);
   Matrix EvalVectorSelector(const promql::VectorSelector& vs, bool timestamps);
   // The raw points of a range selector or subquery covering every step's
   // window, with the window's reference time function.
@@ -139,24 +144,24 @@ SelectHints Evaluator::Hints(int64_t mint, int64_t maxt, int64_t range_ms, std::
   return hints;
 }
 
-std::vector<RawSeries> Evaluator::Select(const promql::VectorSelector& vs, int64_t mint,
-                                         int64_t maxt, int64_t range_ms, std::string_view func,
-                                         int64_t resolution) {
+void Evaluator::Select(const promql::VectorSelector& vs, int64_t mint, int64_t maxt,
+                       int64_t range_ms, std::string_view func, int64_t resolution,
+                       absl::FunctionRef<void(RawSeries& series)> each) {
   const SelectHints hints = Hints(mint, maxt, range_ms, func, resolution);
   absl::StatusOr<std::unique_ptr<SeriesSet>> set = ctx_->queryable->Select(vs.matchers, hints);
   if (!set.ok()) throw EvalError{set.status()};
-  std::vector<RawSeries> out;
+  RawSeries s;
   while ((*set)->Next()) {
     CheckDeadline();
-    RawSeries s{(*set)->labels(), {}};
+    s.metric = (*set)->labels();
+    s.samples.clear();
     size_t budget =
         static_cast<size_t>(std::max<int64_t>(0, ctx_->options->max_samples - ctx_->samples) + 1);
     absl::StatusOr<size_t> n = (*set)->ReadSamples(budget, &s.samples);
     if (!n.ok()) throw EvalError{n.status()};
     AddSamples(*n);
-    if (!s.samples.empty()) out.push_back(std::move(s));
+    if (!s.samples.empty()) each(s);
   }
-  return out;
 }
 
 Matrix Evaluator::EvalVectorSelector(const promql::VectorSelector& vs, bool timestamps) {
@@ -165,11 +170,8 @@ Matrix Evaluator::EvalVectorSelector(const promql::VectorSelector& vs, bool time
   // Downsampled buckets are a resolution apart: look back that much further.
   const int64_t res = Resolution(RefTime(start_, vs) - lookback, RefTime(end_, vs), 0, func);
   lookback += res;
-  std::vector<RawSeries> raw =
-      Select(vs, RefTime(start_, vs) - lookback, RefTime(end_, vs), 0, func, res);
   Matrix out;
-  out.reserve(raw.size());
-  for (RawSeries& r : raw) {
+  Select(vs, RefTime(start_, vs) - lookback, RefTime(end_, vs), 0, func, res, [&](RawSeries& r) {
     Series s{timestamps ? internal::DropMetricName(r.metric) : std::move(r.metric), {}};
     size_t i = 0;  // first sample after the reference time
     const auto& smp = r.samples;
@@ -183,7 +185,7 @@ Matrix Evaluator::EvalVectorSelector(const promql::VectorSelector& vs, bool time
       s.points.push_back(Point{ts, timestamps ? static_cast<double>(last.ts) / 1000 : last.value});
     }
     if (!s.points.empty()) out.push_back(std::move(s));
-  }
+  });
   return out;
 }
 
@@ -201,16 +203,15 @@ Evaluator::RangeInput Evaluator::LoadRange(const Expr& e, std::string_view func,
     const promql::VectorSelector& vs = *ms->selector;
     in.range_ms = ms->range_ms;
     in.ref = [this, &vs](int64_t ts) { return RefTime(ts, vs); };
-    std::vector<RawSeries> raw = Select(vs, RefTime(start_, vs) - ms->range_ms, RefTime(end_, vs),
-                                        ms->range_ms, func, resolution);
-    for (RawSeries& r : raw) {
-      Series s{std::move(r.metric), {}};
-      s.points.reserve(r.samples.size());
-      for (const model::Sample& x : r.samples) {
-        if (!IsStaleNaN(x.value)) s.points.push_back(Point{x.ts, x.value});
-      }
-      in.series.push_back(std::move(s));
-    }
+    Select(vs, RefTime(start_, vs) - ms->range_ms, RefTime(end_, vs), ms->range_ms, func,
+           resolution, [&](RawSeries& r) {
+             Series s{std::move(r.metric), {}};
+             s.points.reserve(r.samples.size());
+             for (const model::Sample& x : r.samples) {
+               if (!IsStaleNaN(x.value)) s.points.push_back(Point{x.ts, x.value});
+             }
+             in.series.push_back(std::move(s));
+           });
     return in;
   }
   const auto* sq = e.As<promql::SubqueryExpr>();
