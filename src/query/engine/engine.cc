@@ -109,6 +109,10 @@ class Evaluator {
   };
   // `resolution` as for Select; ignored for subqueries.
   RangeInput LoadRange(const Expr& e, std::string_view func, int64_t resolution = -1);
+  // As LoadRange, but hands each series to `each` instead of keeping them
+  // all (a range selector's as it is read); the result has no series.
+  RangeInput ForEachInRange(const Expr& e, std::string_view func, int64_t resolution,
+                            absl::FunctionRef<void(const RangeInput& in, Series& s)> each);
   // The bucket width a range selector argument reads under `func` (0: raw
   // samples, or not a selector).
   int64_t RangeResolution(const Expr& e, std::string_view func) const;
@@ -198,6 +202,16 @@ int64_t Evaluator::RangeResolution(const Expr& e, std::string_view func) const {
 
 Evaluator::RangeInput Evaluator::LoadRange(const Expr& e, std::string_view func,
                                            int64_t resolution) {
+  Matrix series;
+  RangeInput in = ForEachInRange(
+      e, func, resolution, [&](const RangeInput&, Series& s) { series.push_back(std::move(s)); });
+  in.series = std::move(series);
+  return in;
+}
+
+Evaluator::RangeInput Evaluator::ForEachInRange(
+    const Expr& e, std::string_view func, int64_t resolution,
+    absl::FunctionRef<void(const RangeInput& in, Series& s)> each) {
   RangeInput in;
   if (const auto* ms = e.As<promql::MatrixSelector>()) {
     const promql::VectorSelector& vs = *ms->selector;
@@ -210,7 +224,7 @@ Evaluator::RangeInput Evaluator::LoadRange(const Expr& e, std::string_view func,
              for (const model::Sample& x : r.samples) {
                if (!IsStaleNaN(x.value)) s.points.push_back(Point{x.ts, x.value});
              }
-             in.series.push_back(std::move(s));
+             each(in, s);
            });
     return in;
   }
@@ -224,7 +238,8 @@ Evaluator::RangeInput Evaluator::LoadRange(const Expr& e, std::string_view func,
   if (start < first) start += interval;
   Evaluator sub(ctx_, start, RefTime(end_, *sq), interval);
   if (start > RefTime(end_, *sq)) return in;
-  in.series = sub.Eval(*sq->expr);
+  Matrix series = sub.Eval(*sq->expr);
+  for (Series& s : series) each(in, s);
   return in;
 }
 
@@ -955,30 +970,23 @@ Matrix Evaluator::EvalRangeCall(const promql::Call& c, size_t mi) {
   // Over downsampled buckets, a count is the sum of the buckets' counts and
   // an average their sums' sum over it.
   std::string_view fn = name;
-  RangeInput in, counts;
+  int64_t load_resolution = -1;  // the queryable's choice
   const int64_t res =
       name == "count_over_time" || name == "avg_over_time" ? RangeResolution(arg, name) : 0;
   if (res > 0 && name == "count_over_time") {
-    in = LoadRange(arg, "count_over_time", res);
+    load_resolution = res;
     fn = "sum_over_time";
-  } else if (res > 0 && name == "avg_over_time") {
-    in = LoadRange(arg, "sum_over_time", res);
-    counts = LoadRange(arg, "count_over_time", res);
-  } else {
-    in = LoadRange(arg, name);
   }
-  absl::flat_hash_map<Labels, const std::vector<Point>*> count_of;
-  for (const Series& s : counts.series) count_of.emplace(s.metric, &s.points);
   Matrix out;
   internal::RangeFnArgs args;
-  args.range_ms = in.range_ms;
   args.scalars.assign(c.args.size(), 0);
   const bool keep_name = name == "last_over_time";
-  for (Series& s : in.series) {
+  // One output series from one input series (and, for an average over
+  // downsampled buckets, the buckets' counts).
+  auto apply = [&](const RangeInput& in, Series& s, const std::vector<Point>* weights) {
     Series o{keep_name ? s.metric : internal::DropMetricName(s.metric), {}};
     const std::vector<Point>& pts = s.points;
-    const std::vector<Point>* weights = nullptr;
-    if (auto it = count_of.find(s.metric); it != count_of.end()) weights = it->second;
+    args.range_ms = in.range_ms;
     size_t lo = 0, hi = 0, step = 0;
     for (int64_t ts = start_; ts <= end_; ts += interval_, ++step) {
       CheckDeadline();
@@ -1006,6 +1014,20 @@ Matrix Evaluator::EvalRangeCall(const promql::Call& c, size_t mi) {
       if (v) o.points.push_back(Point{ts, *v});
     }
     if (!o.points.empty()) out.push_back(std::move(o));
+  };
+  if (res > 0 && name == "avg_over_time") {
+    RangeInput in = LoadRange(arg, "sum_over_time", res);
+    RangeInput counts = LoadRange(arg, "count_over_time", res);
+    absl::flat_hash_map<Labels, const std::vector<Point>*> count_of;
+    for (const Series& s : counts.series) count_of.emplace(s.metric, &s.points);
+    for (Series& s : in.series) {
+      auto it = count_of.find(s.metric);
+      apply(in, s, it == count_of.end() ? nullptr : it->second);
+    }
+  } else {
+    // Series by series: the input's points go as soon as its output is made.
+    ForEachInRange(arg, name, load_resolution,
+                   [&](const RangeInput& in, Series& s) { apply(in, s, nullptr); });
   }
   if (name == "absent_over_time") {
     absl::flat_hash_set<int64_t> found;
