@@ -27,8 +27,8 @@ struct EvalError {
 // Throws an execution error (FailedPrecondition).
 [[noreturn]] void ThrowExec(std::string message);
 
-// Delayed name removal (as Prometheus 3 offers it behind a flag, and as
-// VictoriaMetrics does): an operation that drops the metric name keeps it
+// Delayed name removal (as Prometheus 3 offers it behind a flag;
+// VictoriaMetrics answers such queries too): an operation that drops the metric name keeps it
 // under this label, which no query can name, until the query's result is
 // made. Series that differ only by name so stay apart through the query,
 // and sum(rate({__name__=~"a|b"}[5m])) adds the two rates instead of
