@@ -197,46 +197,42 @@ namespace {
 // decimals" is the shortest string that reads back as v (the division
 // rounds once, as parsing does), so it is what the general path prints; and
 // below 1e15 when scaled, m is the one integer that close to v * 10^k, so
-// scaling by 10^6 once and dropping trailing zeros finds it. False when the
-// value is not such a number.
+// scaling once by the largest 10^k (k <= 6) that stays below 1e15 and
+// dropping trailing zeros finds it. False when the value is not such a
+// number.
 bool AppendShortDecimal(double v, std::string* out) {
   static constexpr double kPow10[] = {1, 10, 100, 1e3, 1e4, 1e5, 1e6};
   if (!(std::fabs(v) < 1e15) || v == 0) return false;
-  // Below 1e9 one scaling by 10^6 does; above, try the exponents in turn.
-  const int first = std::fabs(v) < 1e9 ? 6 : 0;
+  const double av = std::fabs(v);
+  int k = 6;
+  while (k > 0 && av * kPow10[k] >= 1e15) --k;
   // Round to nearest by adding and removing 2^52 (exact below 2^52): much
   // cheaper than std::nearbyint, which saves and restores the FP state.
   constexpr double kTwo52 = 4503599627370496.0;
-  const double av = std::fabs(v);
-  for (int k = first; k < 7; ++k) {
-    const double scaled = av * kPow10[k];
-    if (scaled >= 1e15) return false;
-    const double m = (scaled + kTwo52) - kTwo52;
-    if (m / kPow10[k] != av) continue;
-    uint64_t im = static_cast<uint64_t>(m);
-    if (v < 0) out->push_back('-');
-    int decimals = k;
-    while (decimals > 0 && im % 10 == 0) {
-      im /= 10;
-      --decimals;
-    }
-    char buf[24];
-    char* end = std::to_chars(buf, buf + sizeof(buf), im).ptr;
-    const int n = static_cast<int>(end - buf);
-    if (decimals == 0) {
-      out->append(buf, end);
-    } else if (n > decimals) {
-      out->append(buf, n - decimals);
-      out->push_back('.');
-      out->append(buf + n - decimals, decimals);
-    } else {
-      out->append("0.");
-      out->append(static_cast<size_t>(decimals - n), '0');
-      out->append(buf, n);
-    }
-    return true;
+  const double m = (av * kPow10[k] + kTwo52) - kTwo52;
+  if (m / kPow10[k] != av) return false;
+  uint64_t im = static_cast<uint64_t>(m);
+  if (v < 0) out->push_back('-');
+  int decimals = k;
+  while (decimals > 0 && im % 10 == 0) {
+    im /= 10;
+    --decimals;
   }
-  return false;
+  char buf[24];
+  char* end = std::to_chars(buf, buf + sizeof(buf), im).ptr;
+  const int n = static_cast<int>(end - buf);
+  if (decimals == 0) {
+    out->append(buf, end);
+  } else if (n > decimals) {
+    out->append(buf, n - decimals);
+    out->push_back('.');
+    out->append(buf + n - decimals, decimals);
+  } else {
+    out->append("0.");
+    out->append(static_cast<size_t>(decimals - n), '0');
+    out->append(buf, n);
+  }
+  return true;
 }
 
 }  // namespace
