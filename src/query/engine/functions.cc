@@ -60,10 +60,11 @@ void FinishDroppedNames(Matrix* m) {
     into.insert(into.end(), s.points.begin(), s.points.end());
     std::inplace_merge(into.begin(), into.begin() + static_cast<ptrdiff_t>(middle), into.end(),
                        [](const Point& a, const Point& b) { return a.t < b.t; });
-    for (size_t i = 1; i < into.size(); ++i) {
-      if (into[i].t == into[i - 1].t) {
-        ThrowExec("vector cannot contain metrics with the same labelset");
-      }
+  }
+  for (const Series& s : out) {
+    auto same_time = [](const Point& a, const Point& b) { return a.t == b.t; };
+    if (std::adjacent_find(s.points.begin(), s.points.end(), same_time) != s.points.end()) {
+      ThrowExec("vector cannot contain metrics with the same labelset");
     }
   }
   *m = std::move(out);

@@ -52,10 +52,13 @@ class WalTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
-  std::unique_ptr<WalWriter> OpenWriter(uint64_t segment_bytes = 128ull << 20) {
+  std::unique_ptr<WalWriter> OpenWriter(
+      uint64_t segment_bytes = 128ull << 20,
+      uint64_t preallocate_bytes = WalOptions{}.preallocate_bytes) {
     WalOptions options;
     options.dir = dir_;
     options.segment_bytes = segment_bytes;
+    options.preallocate_bytes = preallocate_bytes;
     options.logger = logger_;
     auto w = WalWriter::Open(options);
     EXPECT_TRUE(w.ok()) << w.status();
@@ -320,25 +323,21 @@ TEST_F(WalTest, TrailingZerosFromPreallocationAreTruncated) {
 }
 
 TEST_F(WalTest, OpenSegmentIsReservedAheadAndCutToItsRecordsOnClose) {
-  WalOptions options;
-  options.dir = dir_;
-  options.logger = logger_;
-  options.preallocate_bytes = 4096;
-  auto w = WalWriter::Open(options);
-  ASSERT_TRUE(w.ok()) << w.status();
+  auto w = OpenWriter(128ull << 20, /*preallocate_bytes=*/4096);
+  ASSERT_NE(nullptr, w);
   uint64_t records = 0;
   for (int i = 0; i < 100; ++i) {
     std::string payload = Payload(i, 97);
-    ASSERT_TRUE((*w)->AddRecord(payload).ok());
+    ASSERT_TRUE(w->AddRecord(payload).ok());
     records += kHeaderBytes + payload.size();
-    ASSERT_TRUE((*w)->Sync().ok());
+    ASSERT_TRUE(w->Sync().ok());
     // Each sync overwrites reserved zeros: the file is a whole number of
     // steps, never shorter than its records.
     EXPECT_EQ(0u, FileSize(1) % 4096) << i;
     EXPECT_GE(FileSize(1), records) << i;
     EXPECT_LT(FileSize(1), records + 4096) << i;
   }
-  w->reset();
+  w.reset();
   EXPECT_EQ(records, FileSize(1));
   std::vector<std::string> got;
   ReplayStats stats = Read(&got);
@@ -347,19 +346,15 @@ TEST_F(WalTest, OpenSegmentIsReservedAheadAndCutToItsRecordsOnClose) {
 }
 
 TEST_F(WalTest, CrashWithReservedSpaceLosesNoSyncedRecord) {
-  WalOptions options;
-  options.dir = dir_;
-  options.logger = logger_;
-  options.preallocate_bytes = 1 << 16;
-  auto w = WalWriter::Open(options);
-  ASSERT_TRUE(w.ok()) << w.status();
-  ASSERT_TRUE((*w)->AddRecord("a").ok());
-  ASSERT_TRUE((*w)->AddRecord("b").ok());
-  ASSERT_TRUE((*w)->Sync().ok());
+  auto w = OpenWriter(128ull << 20, /*preallocate_bytes=*/1 << 16);
+  ASSERT_NE(nullptr, w);
+  ASSERT_TRUE(w->AddRecord("a").ok());
+  ASSERT_TRUE(w->AddRecord("b").ok());
+  ASSERT_TRUE(w->Sync().ok());
   // What a kill -9 leaves: the segment as synced, reserved zeros and all.
   const std::string crashed = root_ + "/crashed";
   fs::copy(dir_, crashed);
-  w->reset();
+  w.reset();
   fs::remove_all(dir_);
   fs::rename(crashed, dir_);
   ASSERT_EQ(uint64_t{1} << 16, FileSize(1));
@@ -373,23 +368,20 @@ TEST_F(WalTest, CrashWithReservedSpaceLosesNoSyncedRecord) {
 }
 
 TEST_F(WalTest, FullSegmentsKeepNoReservedSpace) {
-  WalOptions options;
-  options.dir = dir_;
-  options.logger = logger_;
-  options.segment_bytes = 1000;
-  options.preallocate_bytes = 4096;
-  auto w = WalWriter::Open(options);
-  ASSERT_TRUE(w.ok()) << w.status();
+  // Five 200-byte records fill a segment to 1,000 bytes of its 1,100, all
+  // of them reserved while it is open.
+  auto w = OpenWriter(/*segment_bytes=*/1100, /*preallocate_bytes=*/4096);
+  ASSERT_NE(nullptr, w);
   for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE((*w)->AddRecord(Payload(i, 191)).ok());
-    ASSERT_TRUE((*w)->Sync().ok());
+    ASSERT_TRUE(w->AddRecord(Payload(i, 191)).ok());
+    ASSERT_TRUE(w->Sync().ok());
   }
   const std::vector<uint64_t> segments = Segments();
   ASSERT_GT(segments.size(), 3u);
   // Every segment but the open one ends at its last record, so a replay
   // after a crash now would find no zeros (no "corruption") before the last.
   for (size_t i = 0; i + 1 < segments.size(); ++i) {
-    EXPECT_EQ(0u, FileSize(segments[i]) % (kHeaderBytes + 191)) << segments[i];
+    EXPECT_EQ(5 * (kHeaderBytes + 191), FileSize(segments[i])) << segments[i];
   }
 }
 
