@@ -308,6 +308,11 @@ collectors:
             self.assertEqual(self.value(s, f'collector_success{{collector="{name}"}}'), 0)
             self.assertGreaterEqual(
                 s.metric("collector_errors_total", collector=name, reason=reason), 3)
+        # The failures are counted before they are logged, and stderr is read
+        # by another thread: wait for the lines rather than read them at once.
+        wait_until(lambda: 'msg="collector failing" collector="broken"' in s.log_text() and
+                   'collector="missing" reason=missing_field' in s.log_text(),
+                   "the collectors' failure lines")
         log = s.log_text()
         self.assertEqual(log.count('msg="collector failing" collector="broken"'), 1, log)
         self.assertIn('collector="missing" reason=missing_field err="y: nothing at $.dogecoin.usd"',
