@@ -2,6 +2,7 @@
 
 #include "gtest/gtest.h"
 #include "model/matcher.h"
+#include "model/names.h"
 
 namespace espy::model {
 namespace {
@@ -13,6 +14,24 @@ TEST(LabelsTest, SortsByNameAndFormats) {
   EXPECT_EQ("eu", l.Get("region"));
   EXPECT_EQ("", l.Get("zone"));
   EXPECT_EQ(R"(cpu{host="a\"b",region="eu"})", l.ToString());
+}
+
+TEST(LabelsTest, QuotesNamesPromqlCannotWriteBare) {
+  Labels l({{"__name__", "cpu usage%"}, {"my-label", "x"}, {"host", "a"}});
+  EXPECT_EQ(R"({"cpu usage%",host="a","my-label"="x"})", ToPromqlSelector(l));
+  EXPECT_EQ(R"(cpu:rate{"a\"b"="1"})",
+            ToPromqlSelector(Labels({{"__name__", "cpu:rate"}, {"a\"b", "1"}})));
+  EXPECT_EQ(R"({"1x"="1"})", ToPromqlSelector(Labels(std::vector<Label>{{"1x", "1"}})));
+  // Legacy names print as ToString() prints them.
+  Labels legacy({{"__name__", "cpu"}, {"host", "a\"b\n"}});
+  EXPECT_EQ(legacy.ToString(), ToPromqlSelector(legacy));
+  EXPECT_TRUE(IsLegacyMetricName("a:b_1"));
+  EXPECT_FALSE(IsLegacyLabelName("a:b"));
+  EXPECT_FALSE(IsLegacyLabelName(""));
+  EXPECT_FALSE(IsLegacyMetricName("1a"));
+  EXPECT_EQ("job", FormatLabelName("job"));
+  EXPECT_EQ(R"("my-label")", FormatLabelName("my-label"));
+  EXPECT_EQ(R"("my-label"!="x")", Matcher::Make(MatchType::kNotEqual, "my-label", "x")->ToString());
 }
 
 TEST(LabelsTest, EqualSetsHashEqual) {

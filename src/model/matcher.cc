@@ -1,5 +1,7 @@
 #include "model/matcher.h"
 
+#include "model/names.h"
+
 namespace espy::model {
 
 absl::StatusOr<Matcher> Matcher::Make(MatchType type, std::string name, std::string value) {
@@ -33,7 +35,7 @@ bool Matcher::Matches(std::string_view v) const {
 
 std::string Matcher::ToString() const {
   static constexpr const char* kOps[] = {"=", "!=", "=~", "!~"};
-  std::string out = name_ + kOps[static_cast<int>(type_)] + "\"";
+  std::string out = FormatLabelName(name_) + kOps[static_cast<int>(type_)] + "\"";
   for (char c : value_) {
     if (c == '"' || c == '\\') out += '\\';
     out += c;

@@ -14,6 +14,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/functional/function_ref.h"
 #include "fmt/format.h"
+#include "model/names.h"
 #include "query/engine/functions.h"
 #include "query/promql/parser.h"
 #include "query/promql/printer.h"
@@ -468,8 +469,9 @@ Vector VectorBinop(promql::BinaryOp op, Vector& lhs, Vector& rhs, const promql::
       ThrowExec(fmt::format(
           "found duplicate series for the match group {} on the {} hand-side of the operation: "
           "[{}, {}];many-to-many matching not allowed: matching labels must be unique on one side",
-          Labels(std::move(matched)).ToString(), one_to_many ? "left" : "right",
-          Shown(rs.metric).ToString(), Shown(it->second->metric).ToString()));
+          model::ToPromqlSelector(Labels(std::move(matched))), one_to_many ? "left" : "right",
+          model::ToPromqlSelector(Shown(rs.metric)),
+          model::ToPromqlSelector(Shown(it->second->metric))));
     }
   }
   absl::flat_hash_map<std::string, absl::flat_hash_set<Labels>> matched;

@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "base/fmt_absl.h"
 #include "fmt/format.h"
+#include "model/names.h"
 #include "query/engine/memory_queryable.h"
 #include "query/promql/parser.h"
 #include "query/promql/printer.h"
@@ -159,7 +160,7 @@ struct Expected {
 std::string FormatVector(const Vector& v) {
   std::string out;
   for (const Sample& s : v) {
-    out += fmt::format("\n    {} {}", s.metric.ToString(), promql::FormatNumber(s.v));
+    out += fmt::format("\n    {} {}", model::ToPromqlSelector(s.metric), promql::FormatNumber(s.v));
   }
   return out;
 }
@@ -171,23 +172,24 @@ std::string CompareVector(const Vector& got, const Expected& exp, bool ordered) 
     const Sample& s = got[pos];
     auto it = exp.series.find(s.metric);
     if (it == exp.series.end()) {
-      return fmt::format("unexpected metric {} in result; got:{}", s.metric.ToString(),
-                         FormatVector(got));
+      return fmt::format("unexpected metric {} in result; got:{}",
+                         model::ToPromqlSelector(s.metric), FormatVector(got));
     }
     if (ordered && it->second.second != static_cast<int>(pos) + 1) {
-      return fmt::format("expected metric {} at position {} but was at {}", s.metric.ToString(),
-                         it->second.second, pos + 1);
+      return fmt::format("expected metric {} at position {} but was at {}",
+                         model::ToPromqlSelector(s.metric), it->second.second, pos + 1);
     }
     if (!AlmostEqual(it->second.first, s.v)) {
       return fmt::format("expected {} for {} but got {}", promql::FormatNumber(it->second.first),
-                         s.metric.ToString(), promql::FormatNumber(s.v));
+                         model::ToPromqlSelector(s.metric), promql::FormatNumber(s.v));
     }
     seen.insert(s.metric);
   }
   for (const auto& [labels, v] : exp.series) {
     if (!seen.contains(labels)) {
-      return fmt::format("expected metric {} with {} not found; got:{}", labels.ToString(),
-                         promql::FormatNumber(v.first), FormatVector(got));
+      return fmt::format("expected metric {} with {} not found; got:{}",
+                         model::ToPromqlSelector(labels), promql::FormatNumber(v.first),
+                         FormatVector(got));
     }
   }
   return "";

@@ -176,6 +176,15 @@ std::string_view FixedTokenText(TokenType t) {
 
 }  // namespace
 
+bool IsValidUtf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    int width = 0;
+    if (DecodeRune(s.substr(i), &width) == kRuneError && width == 1) return false;
+    i += width;
+  }
+  return true;
+}
+
 std::string QuoteString(std::string_view s) {
   std::string out = "\"";
   for (size_t i = 0; i < s.size();) {

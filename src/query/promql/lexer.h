@@ -153,6 +153,9 @@ absl::StatusOr<std::string> UnquoteString(std::string_view quoted);
 // literals and label values: "a\"b\n".
 std::string QuoteString(std::string_view s);
 
+// Whether `s` is well-formed UTF-8 (Go's utf8.ValidString).
+bool IsValidUtf8(std::string_view s);
+
 // Go's %q for a rune, as Prometheus prints characters in errors: 'a', '\n'.
 std::string QuoteRune(char32_t r);
 

@@ -78,6 +78,15 @@ TEST(LexerTest, KeywordsAreCaseInsensitiveAndPlainInsideBraces) {
                           R"(identifier "y")", "<op:!=>", R"(string "\"d\"")", R"("}")"));
 }
 
+TEST(LexerTest, QuotedNamesAreStringsInsideBracesAndGroupings) {
+  EXPECT_THAT(Lex(R"({"cpu usage%", "my-label"=~'x'})"),
+              ElementsAre(R"("{")", R"(string "\"cpu usage"...)", R"(",")",
+                          R"(string "\"my-label\"")", "<op:=~>", R"(string "'x'")", R"("}")"));
+  EXPECT_THAT(Lex(R"(sum by ("my-label", job) (x))"),
+              ElementsAre("<aggr:sum>", "<by>", R"("(")", R"(string "\"my-label\"")", R"(",")",
+                          R"(identifier "job")", "\")\"", R"("(")", R"(identifier "x")", "\")\""));
+}
+
 TEST(LexerTest, CommentsAreTokens) {
   EXPECT_THAT(
       Lex("foo # a comment\n+ 1"),

@@ -5,12 +5,14 @@
 #include <cstdlib>
 #include <deque>
 #include <limits>
+#include <optional>
 #include <string>
 #include <utility>
 
 #include "base/status_macros.h"
 #include "fmt/format.h"
 #include "model/labels.h"
+#include "model/names.h"
 #include "query/promql/lexer.h"
 #include "query/promql/printer.h"
 
@@ -153,17 +155,6 @@ bool IsMetricIdentifier(TokenType t) {
 
 // Tokens the grammar accepts where a label name may stand (maybe_label).
 bool IsMaybeLabel(TokenType t) { return IsMetricIdentifier(t) || IsKeywordToken(t); }
-
-bool IsLabelName(std::string_view s) {
-  if (s.empty()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    bool ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-              (i > 0 && c >= '0' && c <= '9');
-    if (!ok) return false;
-  }
-  return true;
-}
 
 // Go's %f: six decimals, and +Inf / -Inf / NaN.
 std::string GoFloatF(double v) {
@@ -407,17 +398,25 @@ class Parser {
     return vs;
   }
 
-  // {name op "value", ...}; returns the end of the closing brace.
+  // {name op "value", ...}; returns the end of the closing brace. As in
+  // Prometheus 3, a label name may be a quoted string ({"my-label"="x"}),
+  // and a quoted string alone is the metric name ({"cpu usage%"}), so
+  // that names PromQL cannot write bare can still be selected.
   absl::StatusOr<int32_t> ParseLabelMatchers(std::vector<model::Matcher>* out) {
     Consume();  // {
     constexpr std::string_view kCtx = "label matching";
     if (Peek().type == TokenType::kRightBrace) return Consume().end();
     while (true) {
-      if (Peek().type != TokenType::kIdentifier) {
+      bool quoted = Peek().type == TokenType::kString;
+      if (Peek().type != TokenType::kIdentifier && !quoted) {
         return Unexpected(Peek(), kCtx, "identifier or \"}\"");
       }
       Token name = Consume();
-      model::MatchType type;
+      std::string label(name.text);
+      if (quoted) {
+        ESPY_ASSIGN_OR_RETURN(label, Unquote(name));
+      }
+      std::optional<model::MatchType> type;
       switch (Peek().type) {
         case TokenType::kAssign:
           type = model::MatchType::kEqual;
@@ -432,13 +431,22 @@ class Parser {
           type = model::MatchType::kRegexNoMatch;
           break;
         default:
-          return Unexpected(Peek(), kCtx, "label matching operator");
+          if (!quoted) return Unexpected(Peek(), kCtx, "label matching operator");
+          break;
       }
-      Consume();
-      if (Peek().type != TokenType::kString) return Unexpected(Peek(), kCtx, "string");
-      Token value = Consume();
-      ESPY_ASSIGN_OR_RETURN(std::string unquoted, Unquote(value));
-      auto m = model::Matcher::Make(type, std::string(name.text), std::move(unquoted));
+      std::string value;
+      if (type) {
+        Consume();
+        if (Peek().type != TokenType::kString) return Unexpected(Peek(), kCtx, "string");
+        ESPY_ASSIGN_OR_RETURN(value, Unquote(Consume()));
+        if (quoted) ESPY_RETURN_IF_ERROR(CheckQuotedLabelName(name, label, "label name"));
+      } else {
+        // {"name"}: the metric name, however it is spelt.
+        value = std::move(label);
+        label = std::string(model::kMetricNameLabel);
+        type = model::MatchType::kEqual;
+      }
+      auto m = model::Matcher::Make(*type, std::move(label), std::move(value));
       if (!m.ok()) return ErrorAt(name.pos, std::string(m.status().message()));
       out->push_back(*std::move(m));
 
@@ -452,7 +460,17 @@ class Parser {
     }
   }
 
+  // A quoted label name must be something a series can carry: not empty,
+  // valid UTF-8 (Prometheus 3's rule for names under UTF-8 validation).
+  absl::Status CheckQuotedLabelName(const Token& t, std::string_view name, std::string_view what) {
+    if (name.empty() || !IsValidUtf8(name)) {
+      return ErrorAt(t.pos, fmt::format("invalid {}: {}", what, QuoteString(name)));
+    }
+    return absl::OkStatus();
+  }
+
   // (label, label, ...) after by, without, on, ignoring, group_left/right.
+  // A label may be quoted, as in Prometheus 3: by ("my-label").
   absl::StatusOr<std::vector<std::string>> ParseGroupingLabels() {
     constexpr std::string_view kCtx = "grouping opts";
     if (Peek().type != TokenType::kLeftParen) return Unexpected(Peek(), kCtx, "\"(\"");
@@ -464,8 +482,16 @@ class Parser {
     }
     while (true) {
       const Token& t = Peek();
-      if (!IsMaybeLabel(t.type) || !IsLabelName(t.text)) return Unexpected(t, kCtx, "label");
-      labels.emplace_back(Consume().text);
+      if (t.type == TokenType::kString) {
+        Token str = Consume();
+        ESPY_ASSIGN_OR_RETURN(std::string name, Unquote(str));
+        ESPY_RETURN_IF_ERROR(CheckQuotedLabelName(str, name, "label name for grouping"));
+        labels.push_back(std::move(name));
+      } else {
+        if (!IsMaybeLabel(t.type) || !model::IsLegacyLabelName(t.text))
+          return Unexpected(t, kCtx, "label");
+        labels.emplace_back(Consume().text);
+      }
       if (Peek().type == TokenType::kComma) {
         Consume();
         if (Peek().type == TokenType::kRightParen) break;

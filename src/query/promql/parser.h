@@ -1,6 +1,8 @@
 // PromQL parser: a hand-written recursive-descent parser with precedence
 // climbing that accepts what Prometheus 2.42's yacc grammar accepts, builds
-// the AST of ast.h and type-checks it as Prometheus's checkAST does.
+// the AST of ast.h and type-checks it as Prometheus's checkAST does. It also
+// takes Prometheus 3's quoted names, for names a JSON write may carry that
+// PromQL cannot write bare: {"cpu usage%", "my-label"="x"}, by ("my-label").
 //
 // Errors are InvalidArgument and read like Prometheus's:
 //   1:14: parse error: unexpected <by>

@@ -565,6 +565,89 @@ TEST(ParserTest, AggregateFields) {
   EXPECT_EQ("foo", a->expr->As<VectorSelector>()->name);
 }
 
+// Prometheus 3's quoted names: names a JSON write may carry ("cpu usage%",
+// "my-label") that PromQL cannot write bare.
+const ParseCase kQuotedNames[] = {
+    // A quoted string alone in braces is the metric name; printed as the
+    // __name__ matcher, as Prometheus 3 prints it.
+    {R"({"cpu usage%"})", R"({__name__="cpu usage%"})"},
+    {R"({"cpu usage%", "my-label"="x"})", R"({"my-label"="x",__name__="cpu usage%"})"},
+    {R"({"my-label"="x", "cpu usage%",})", R"({"my-label"="x",__name__="cpu usage%"})"},
+    {R"({'cpu usage%'})", R"({__name__="cpu usage%"})"},
+    // A quoted label name before any matcher operator.
+    {R"(foo{"my-label"!="x", "a.b"=~"y.*", "c d"!~"z"})",
+     R"(foo{"a.b"=~"y.*","c d"!~"z","my-label"!="x"})"},
+    // Legacy names may be quoted too; they print bare.
+    {R"(foo{"job"="api"})", R"(foo{job="api"})"},
+    {R"({"__name__"="foo"})", R"({__name__="foo"})"},
+    {R"({"ünïcode ✓"="1"})", R"({"ünïcode ✓"="1"})"},
+    {R"({"a\"b"="1"})", R"({"a\"b"="1"})"},
+    // Grouping, vector matching.
+    {R"(sum by ("my-label") ({"cpu usage%"}))", R"(sum by ("my-label") ({__name__="cpu usage%"}))"},
+    {R"(sum without ("my-label", job) (foo))", R"(sum without ("my-label", job) (foo))"},
+    {R"(count by ("job",) (foo))", "count by (job) (foo)"},
+    {R"(topk by ("a-b") (1, foo))", R"(topk by ("a-b") (1, foo))"},
+    {R"(a * on ("my-label") group_left ("other label") b)",
+     R"(a * on ("my-label") group_left ("other label") b)"},
+    {R"(a / ignoring ("my-label") b)", R"(a / ignoring ("my-label") b)"},
+    {R"(rate({"cpu usage%"}[5m] offset 1m))", R"(rate({__name__="cpu usage%"}[5m] offset 1m))"},
+};
+
+TEST(ParserTest, QuotedNames) {
+  for (const ParseCase& c : kQuotedNames) {
+    std::string once = Printed(c.input);
+    EXPECT_EQ(c.printed, once) << "input: " << c.input;
+    EXPECT_EQ(once, Printed(once)) << "input: " << c.input;
+  }
+
+  auto e = ParseExpr(R"({"cpu usage%", "my-label"=~"x|y"})");
+  ASSERT_TRUE(e.ok()) << e.status();
+  const auto* vs = (*e)->As<VectorSelector>();
+  ASSERT_NE(nullptr, vs);
+  EXPECT_EQ("", vs->name);  // as {__name__="cpu usage%"}
+  ASSERT_EQ(2u, vs->matchers.size());
+  EXPECT_EQ("__name__", vs->matchers[0].name());
+  EXPECT_EQ(model::MatchType::kEqual, vs->matchers[0].type());
+  EXPECT_EQ("cpu usage%", vs->matchers[0].value());
+  EXPECT_EQ("my-label", vs->matchers[1].name());
+  EXPECT_EQ(model::MatchType::kRegexMatch, vs->matchers[1].type());
+  EXPECT_TRUE(vs->matchers[1].Matches("y"));
+
+  auto agg = ParseExpr(R"(sum by ("my-label", job) (foo))");
+  ASSERT_TRUE(agg.ok()) << agg.status();
+  EXPECT_EQ((std::vector<std::string>{"my-label", "job"}), (*agg)->As<AggregateExpr>()->grouping);
+
+  auto bin = ParseExpr(R"(a + on ("x y") group_right ("z-z") b)");
+  ASSERT_TRUE(bin.ok()) << bin.status();
+  EXPECT_EQ((std::vector<std::string>{"x y"}), (*bin)->As<BinaryExpr>()->matching->matching_labels);
+  EXPECT_EQ((std::vector<std::string>{"z-z"}), (*bin)->As<BinaryExpr>()->matching->include);
+}
+
+TEST(ParserTest, QuotedNameErrors) {
+  const ErrorCase cases[] = {
+      // The name twice, inside and outside the braces.
+      {R"(foo{"bar"})", R"(metric name must not be set twice: "foo" or "bar")"},
+      {R"({"my-label"=})", "unexpected \"}\" in label matching, expected string"},
+      {R"({"my-label"="x" "y"})",
+       "unexpected string \"\\\"y\\\"\" in label matching, expected \",\" or \"}\""},
+      {R"({"a" 1})", "1:6: parse error: unexpected character inside braces: '1'"},
+      {R"({""="x"})", "1:2: parse error: invalid label name: \"\""},
+      {R"({"\xff"="x"})", "invalid label name: \"\\xff\""},
+      {R"(sum by ("") (foo))", "1:9: parse error: invalid label name for grouping: \"\""},
+      {R"(a + on ("\xff") b)", "invalid label name for grouping: \"\\xff\""},
+      // A quoted metric name that matches the empty string selects nothing.
+      {R"({""})", "vector selector must contain at least one non-empty matcher"},
+      // A string is no metric name outside braces.
+      {R"("cpu usage%"{a="b"})", "unexpected \"{\""},
+      {R"(sum by ("a" "b") (foo))", "unexpected string \"\\\"b\\\"\" in grouping opts"},
+      // An unquoted name still has to be a legacy identifier.
+      {R"(foo{my-label="x"})", "1:7: parse error: unexpected character inside braces: '-'"},
+  };
+  for (const ErrorCase& c : cases) {
+    EXPECT_THAT(ErrorOf(c.input), HasSubstr(c.error)) << "input: " << c.input;
+  }
+}
+
 TEST(ParserTest, NumberLiteralValues) {
   auto v = [](std::string_view s) {
     auto e = ParseExpr(s);
@@ -734,6 +817,13 @@ TEST(ParseMetricSelectorTest, ReturnsMatchers) {
   auto only_braces = ParseMetricSelector(R"({__name__=~"http_.*"})");
   ASSERT_TRUE(only_braces.ok());
   EXPECT_EQ(1u, only_braces->size());
+
+  auto quoted = ParseMetricSelector(R"({"cpu usage%", "my-label"="x"})");
+  ASSERT_TRUE(quoted.ok()) << quoted.status();
+  ASSERT_EQ(2u, quoted->size());
+  EXPECT_EQ("__name__", (*quoted)[0].name());
+  EXPECT_EQ("cpu usage%", (*quoted)[0].value());
+  EXPECT_EQ("my-label", (*quoted)[1].name());
 
   auto bare = ParseMetricSelector("node_cpu:rate5m");
   ASSERT_TRUE(bare.ok());

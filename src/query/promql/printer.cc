@@ -7,6 +7,7 @@
 
 #include "fmt/format.h"
 #include "model/labels.h"
+#include "model/names.h"
 #include "query/promql/lexer.h"
 
 namespace espy::query::promql {
@@ -18,6 +19,22 @@ constexpr int64_t kMsPerHour = 60 * kMsPerMinute;
 constexpr int64_t kMsPerDay = 24 * kMsPerHour;
 constexpr int64_t kMsPerWeek = 7 * kMsPerDay;
 constexpr int64_t kMsPerYear = 365 * kMsPerDay;
+
+// A label name bare, or quoted (Go's %q) when PromQL cannot write it bare,
+// as Prometheus 3 prints it: "my-label".
+std::string LabelName(const std::string& name) {
+  return model::IsLegacyLabelName(name) ? name : QuoteString(name);
+}
+
+// Label names in by/without/on/ignoring/group_x lists.
+std::string JoinLabels(const std::vector<std::string>& names) {
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += ", ";
+    out += LabelName(names[i]);
+  }
+  return out;
+}
 
 std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
@@ -50,7 +67,8 @@ std::string SelectorBody(const VectorSelector& vs) {
       continue;
     }
     static constexpr const char* kOps[] = {"=", "!=", "=~", "!~"};
-    labels.push_back(m.name() + kOps[static_cast<int>(m.type())] + QuoteString(m.value()));
+    labels.push_back(LabelName(m.name()) + kOps[static_cast<int>(m.type())] +
+                     QuoteString(m.value()));
   }
   if (labels.empty()) return vs.name;
   std::sort(labels.begin(), labels.end());
@@ -111,12 +129,12 @@ void Print(const Expr& e, std::string* out) {
       if (b.matching && (!b.matching->matching_labels.empty() || b.matching->on)) {
         const VectorMatching& vm = *b.matching;
         *out += vm.on ? " on (" : " ignoring (";
-        *out += Join(vm.matching_labels, ", ") + ")";
+        *out += JoinLabels(vm.matching_labels) + ")";
         if (vm.card == VectorMatchCardinality::kManyToOne ||
             vm.card == VectorMatchCardinality::kOneToMany) {
           *out +=
               vm.card == VectorMatchCardinality::kManyToOne ? " group_left (" : " group_right (";
-          *out += Join(vm.include, ", ") + ")";
+          *out += JoinLabels(vm.include) + ")";
         }
       }
       *out += " ";
@@ -127,9 +145,9 @@ void Print(const Expr& e, std::string* out) {
       const auto& a = *e.As<AggregateExpr>();
       *out += AggregateOpName(a.op);
       if (a.without) {
-        *out += " without (" + Join(a.grouping, ", ") + ") ";
+        *out += " without (" + JoinLabels(a.grouping) + ") ";
       } else if (!a.grouping.empty()) {
-        *out += " by (" + Join(a.grouping, ", ") + ") ";
+        *out += " by (" + JoinLabels(a.grouping) + ") ";
       }
       *out += "(";
       if (a.param) {

@@ -1,6 +1,8 @@
 // PromQL printer: the canonical text of an expression, as Prometheus 2.42's
 // printer.go writes it (what /api/v1/format_query returns), e.g.
 //   sum by (job) (rate(http_requests_total{job="api"}[5m]))
+// Names PromQL cannot write bare are quoted as Prometheus 3 prints them:
+//   sum by ("my-label") ({"my-label"="x",__name__="cpu usage%"})
 // Parsing the printed text gives the same tree again.
 #pragma once
 
