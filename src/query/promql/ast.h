@@ -64,6 +64,8 @@ enum class AggregateOp {
   kCountValues,
   kQuantile,
 };
+// The number of aggregators; they are numbered from 0 (the lexer walks them).
+inline constexpr int kNumAggregateOps = static_cast<int>(AggregateOp::kQuantile) + 1;
 std::string_view AggregateOpName(AggregateOp op);  // "sum", "count_values"...
 // topk, bottomk, quantile and count_values take a parameter before the vector.
 bool AggregateOpHasParam(AggregateOp op);

@@ -114,18 +114,6 @@ constexpr Keyword kKeywords[] = {
     {"or", TokenType::kLor},
     {"unless", TokenType::kLunless},
     {"atan2", TokenType::kAtan2},
-    {"sum", TokenType::kSum},
-    {"avg", TokenType::kAvg},
-    {"count", TokenType::kCount},
-    {"min", TokenType::kMin},
-    {"max", TokenType::kMax},
-    {"group", TokenType::kGroup},
-    {"stddev", TokenType::kStddev},
-    {"stdvar", TokenType::kStdvar},
-    {"topk", TokenType::kTopk},
-    {"bottomk", TokenType::kBottomk},
-    {"count_values", TokenType::kCountValues},
-    {"quantile", TokenType::kQuantile},
     {"offset", TokenType::kOffset},
     {"by", TokenType::kBy},
     {"without", TokenType::kWithout},
@@ -230,7 +218,7 @@ std::string QuoteString(std::string_view s) {
 }
 
 bool IsOperatorToken(TokenType t) { return t >= TokenType::kAdd && t <= TokenType::kAtan2; }
-bool IsAggregatorToken(TokenType t) { return t >= TokenType::kSum && t <= TokenType::kQuantile; }
+bool IsAggregatorToken(TokenType t) { return t == TokenType::kAggregator; }
 bool IsKeywordToken(TokenType t) { return t >= TokenType::kBool && t <= TokenType::kWithout; }
 
 std::string QuoteRune(char32_t r) {
@@ -571,6 +559,15 @@ Token Lexer::LexKeywordOrIdentifier() {
   std::string_view word = input_.substr(start_, pos_ - start_);
   for (const Keyword& k : kKeywords) {
     if (EqualsIgnoreCase(word, k.word)) return Emit(k.type);
+  }
+  // Aggregators are named by the AST's enum, the one list of them.
+  for (int i = 0; i < kNumAggregateOps; ++i) {
+    auto op = static_cast<AggregateOp>(i);
+    if (EqualsIgnoreCase(word, AggregateOpName(op))) {
+      Token t = Emit(TokenType::kAggregator);
+      t.aggregate = op;
+      return t;
+    }
   }
   return Emit(word.find(':') == std::string_view::npos ? TokenType::kIdentifier
                                                        : TokenType::kMetricIdentifier);

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "query/promql/ast.h"
 
 namespace espy::query::promql {
 
@@ -50,19 +51,8 @@ enum class TokenType : uint8_t {
   kLor,
   kLunless,
   kAtan2,
-  // Aggregators.
-  kSum,
-  kAvg,
-  kCount,
-  kMin,
-  kMax,
-  kGroup,
-  kStddev,
-  kStdvar,
-  kTopk,
-  kBottomk,
-  kCountValues,
-  kQuantile,
+  // An aggregator (sum, topk, ...); which one is in Token::aggregate.
+  kAggregator,
   // Keywords.
   kBool,
   kBy,
@@ -83,8 +73,9 @@ bool IsKeywordToken(TokenType t);
 
 struct Token {
   TokenType type = TokenType::kEof;
-  int32_t pos = 0;        // byte offset of the token's first character
-  std::string_view text;  // the token as written (for kError: the message)
+  int32_t pos = 0;                            // byte offset of the token's first character
+  std::string_view text;                      // the token as written (for kError: the message)
+  AggregateOp aggregate = AggregateOp::kSum;  // for kAggregator
 
   int32_t end() const { return pos + static_cast<int32_t>(text.size()); }
 };

@@ -104,35 +104,6 @@ BinaryOp ToBinaryOp(TokenType t) {
   }
 }
 
-AggregateOp ToAggregateOp(TokenType t) {
-  switch (t) {
-    case TokenType::kSum:
-      return AggregateOp::kSum;
-    case TokenType::kAvg:
-      return AggregateOp::kAvg;
-    case TokenType::kCount:
-      return AggregateOp::kCount;
-    case TokenType::kMin:
-      return AggregateOp::kMin;
-    case TokenType::kMax:
-      return AggregateOp::kMax;
-    case TokenType::kGroup:
-      return AggregateOp::kGroup;
-    case TokenType::kStddev:
-      return AggregateOp::kStddev;
-    case TokenType::kStdvar:
-      return AggregateOp::kStdvar;
-    case TokenType::kTopk:
-      return AggregateOp::kTopk;
-    case TokenType::kBottomk:
-      return AggregateOp::kBottomk;
-    case TokenType::kCountValues:
-      return AggregateOp::kCountValues;
-    default:
-      return AggregateOp::kQuantile;
-  }
-}
-
 // Tokens the grammar accepts as a metric name (Prometheus's metric_identifier).
 bool IsMetricIdentifier(TokenType t) {
   switch (t) {
@@ -547,7 +518,7 @@ class Parser {
   absl::StatusOr<ExprPtr> ParseAggregation() {
     Token op = Consume();
     auto agg = std::make_unique<AggregateExpr>();
-    agg->op = ToAggregateOp(op.type);
+    agg->op = op.aggregate;
     ++aggregation_depth_;
     bool have_modifier = false;
     auto parse_modifier = [&]() -> absl::Status {
