@@ -591,6 +591,50 @@ std::string GroupingKey(const Labels& l, const std::vector<std::string>& groupin
   return key;
 }
 
+// topk/bottomk keep their candidates in a binary heap run exactly as Go's
+// container/heap runs Prometheus 2.42's (same sift steps, same Less), so
+// that among equal values and NaNs the same series are kept: another heap
+// algorithm keeps another of the tied series, and in a range query a series
+// then gains or loses a point at that step. `top`: topk's heap (smallest
+// on top), else bottomk's (largest on top); NaN is "less" than anything, so
+// it sits on top and is evicted first.
+bool GoHeapLess(const Sample& a, const Sample& b, bool top) {
+  if (std::isnan(a.v)) return true;
+  return top ? a.v < b.v : a.v > b.v;
+}
+
+void GoHeapUp(std::vector<Sample>& h, size_t j, bool top) {
+  while (j > 0) {
+    size_t parent = (j - 1) / 2;
+    if (!GoHeapLess(h[j], h[parent], top)) break;
+    std::swap(h[parent], h[j]);
+    j = parent;
+  }
+}
+
+void GoHeapDown(std::vector<Sample>& h, size_t i, size_t n, bool top) {
+  while (true) {
+    size_t j = 2 * i + 1;
+    if (j >= n) break;
+    if (j + 1 < n && GoHeapLess(h[j + 1], h[j], top)) ++j;
+    if (!GoHeapLess(h[j], h[i], top)) break;
+    std::swap(h[i], h[j]);
+    i = j;
+  }
+}
+
+void GoHeapPush(std::vector<Sample>& h, const Sample& s, bool top) {
+  h.push_back(s);
+  GoHeapUp(h, h.size() - 1, top);
+}
+
+void GoHeapPop(std::vector<Sample>& h, bool top) {
+  size_t n = h.size() - 1;
+  std::swap(h[0], h[n]);
+  GoHeapDown(h, 0, n, top);
+  h.pop_back();
+}
+
 Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool without,
                  double param, const std::string& value_label, Vector& vec) {
   struct Group {
@@ -605,6 +649,10 @@ Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool
     if (!(param >= -9.2233720368547758e18 && param <= 9.2233720368547758e18)) {
       ThrowExec(fmt::format("Scalar value {} overflows int64", promql::FormatNumber(param)));
     }
+    // Go's int64(param) truncates toward zero (topk(2.9, x) keeps 2); 2^63
+    // itself passes the check above and converts to MinInt64 on amd64, so
+    // Prometheus returns nothing for it (and C++ may not convert it).
+    if (param >= 9.2233720368547758e18) return {};
     k = static_cast<int64_t>(param);
     if (k < 1) return {};
   }
@@ -617,9 +665,6 @@ Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool
   // topk keeps the k largest (NaN counts as smallest); bottomk the k smallest.
   auto less = [](double a, double b) { return std::isnan(a) ? !std::isnan(b) : a < b; };
   auto greater = [](double a, double b) { return std::isnan(a) ? !std::isnan(b) : a > b; };
-  // Heap order: the element to evict first on top.
-  auto top_cmp = [&](const Sample& a, const Sample& b) { return less(b.v, a.v); };
-  auto bottom_cmp = [&](const Sample& a, const Sample& b) { return greater(b.v, a.v); };
 
   absl::flat_hash_map<std::string, size_t> index;
   std::vector<Group> groups;
@@ -695,25 +740,19 @@ Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool
         break;
       }
       case promql::AggregateOp::kTopk:
-        if (static_cast<int64_t>(g.heap.size()) < k) {
-          g.heap.push_back(s);
-          std::push_heap(g.heap.begin(), g.heap.end(), top_cmp);
-        } else if (g.heap[0].v < s.v || (std::isnan(g.heap[0].v) && !std::isnan(s.v))) {
-          std::pop_heap(g.heap.begin(), g.heap.end(), top_cmp);
-          g.heap.back() = s;
-          std::push_heap(g.heap.begin(), g.heap.end(), top_cmp);
+      case promql::AggregateOp::kBottomk: {
+        // Prometheus 2.42: a sample enters when the heap has room, when it
+        // beats the heap's top, or when the top is NaN (even for a NaN: the
+        // later NaN series replaces the earlier one).
+        const bool top = op == promql::AggregateOp::kTopk;
+        const double head = g.heap[0].v;
+        if (static_cast<int64_t>(g.heap.size()) < k || (top ? head < s.v : head > s.v) ||
+            std::isnan(head)) {
+          if (static_cast<int64_t>(g.heap.size()) == k) GoHeapPop(g.heap, top);
+          GoHeapPush(g.heap, s, top);
         }
         break;
-      case promql::AggregateOp::kBottomk:
-        if (static_cast<int64_t>(g.heap.size()) < k) {
-          g.heap.push_back(s);
-          std::push_heap(g.heap.begin(), g.heap.end(), bottom_cmp);
-        } else if (g.heap[0].v > s.v || (std::isnan(g.heap[0].v) && !std::isnan(s.v))) {
-          std::pop_heap(g.heap.begin(), g.heap.end(), bottom_cmp);
-          g.heap.back() = s;
-          std::push_heap(g.heap.begin(), g.heap.end(), bottom_cmp);
-        }
-        break;
+      }
       case promql::AggregateOp::kQuantile:
         g.heap.push_back(s);
         break;
@@ -737,15 +776,27 @@ Vector Aggregate(promql::AggregateOp op, std::vector<std::string> grouping, bool
         v = std::sqrt(g.value / static_cast<double>(g.count));
         break;
       case promql::AggregateOp::kTopk:
-        std::stable_sort(g.heap.begin(), g.heap.end(),
-                         [&](const Sample& a, const Sample& b) { return less(b.v, a.v); });
-        for (Sample& s : g.heap) out.push_back(std::move(s));
+      case promql::AggregateOp::kBottomk: {
+        // Prometheus sorts the heap with sort.Sort(sort.Reverse(heap)); Go
+        // sorts up to 12 elements by insertion, which this repeats so that
+        // ties (NaNs included) come out in the same order. Longer heaps are
+        // sorted stably: the order of ties there is not matched.
+        const bool top = op == promql::AggregateOp::kTopk;
+        std::vector<Sample>& h = g.heap;
+        if (h.size() <= 12) {
+          for (size_t i = 1; i < h.size(); ++i) {
+            for (size_t j = i; j > 0 && GoHeapLess(h[j - 1], h[j], top); --j) {
+              std::swap(h[j], h[j - 1]);
+            }
+          }
+        } else {
+          std::stable_sort(h.begin(), h.end(), [&](const Sample& a, const Sample& b) {
+            return top ? less(b.v, a.v) : greater(b.v, a.v);
+          });
+        }
+        for (Sample& s : h) out.push_back(std::move(s));
         continue;
-      case promql::AggregateOp::kBottomk:
-        std::stable_sort(g.heap.begin(), g.heap.end(),
-                         [&](const Sample& a, const Sample& b) { return greater(b.v, a.v); });
-        for (Sample& s : g.heap) out.push_back(std::move(s));
-        continue;
+      }
       case promql::AggregateOp::kQuantile: {
         std::vector<double> values;
         for (const Sample& s : g.heap) values.push_back(s.v);
