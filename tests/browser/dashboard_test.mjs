@@ -125,6 +125,42 @@ test('explore shows a chart, a table and CSV of stored points', async () => {
   await context.close();
 });
 
+test('names PromQL cannot write bare show quoted, and the shown selector selects them', async () => {
+  // A JSON write may name a metric "bt cpu%" and a label "my-label"; the dashboard shows each
+  // series as a Prometheus 3 selector, which the live view's selector field accepts back.
+  const now = Date.now();
+  const points = [];
+  for (let i = 0; i < 10; i++) {
+    for (const [v, off] of [['x', 0], ['y "q"', 5]]) {
+      points.push({ name: 'bt cpu%', 'my-label': v, host: 'a', value: off + i, ts: (now - (10 - i) * 60e3) / 1000 });
+    }
+  }
+  await post(points);
+  const { page, context, errors } = await newPage();
+  await page.goto(`${base}/#/explore?name=${encodeURIComponent('bt cpu%')}&range=1h`);
+  await page.waitForFunction(() => Number(document.querySelector('#explore-chart .chart')?.dataset.points) === 20);
+  const legend = await page.textContent('#explore-chart .legend');
+  assert.ok(legend.includes('{"bt cpu%",host="a","my-label"="x"}'), legend);
+  assert.ok(legend.includes('{"bt cpu%",host="a","my-label"="y \\"q\\""}'), legend);
+  await page.screenshot({ path: join(OUT, 'explore-quoted-names.png'), fullPage: true });
+
+  const selector = '{"bt cpu%","my-label"="x"}';
+  await page.goto(`${base}/#/live?match=${encodeURIComponent(selector)}`);
+  await page.waitForSelector('#live-conn.good', { timeout: 10000 });
+  await post([
+    { name: 'bt cpu%', 'my-label': 'x', host: 'a', value: 77.25, ts: Date.now() / 1000 },
+    { name: 'bt cpu%', 'my-label': 'y', host: 'a', value: 88.5, ts: Date.now() / 1000 },
+  ]);
+  await page.waitForFunction(
+    () => document.querySelector('#live-values')?.textContent.includes('77.25'), null, { timeout: 10000 });
+  const table = await page.textContent('#live-values');
+  assert.ok(table.includes('{"bt cpu%",host="a","my-label"="x"}'), table);
+  assert.ok(!table.includes('88.5'), `the selector let another series through: ${table}`);
+  await page.screenshot({ path: join(OUT, 'live-quoted-names.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+  await context.close();
+});
+
 test('overview, uptime, dark theme and phone layout render', async () => {
   const { page, context, errors } = await newPage();
   await page.goto(`${base}/#/overview`);

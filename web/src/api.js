@@ -28,10 +28,24 @@ export function labelsOf(obj) {
   return out;
 }
 
-// cpu{host="a",region="eu"}: one string per series.
+const LEGACY_LABEL = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
+const LEGACY_METRIC = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
+
+// A PromQL string literal ("a\"b"); JSON's escapes are ones PromQL reads.
+const quote = (s) => JSON.stringify(String(s));
+
+// A label name as PromQL writes it: bare, or quoted when it is not an identifier ("my-label").
+export function promLabelName(name) {
+  return LEGACY_LABEL.test(name) ? name : quote(name);
+}
+
+// The PromQL selector of one series, one string per series: cpu{host="a",region="eu"}.
+// Names PromQL cannot write bare are quoted, as Prometheus 3 reads them (and the live
+// view's selector field too): {"cpu usage%","my-label"="x"}.
 export function seriesKey(obj) {
   const labels = labelsOf(obj);
-  const parts = Object.keys(labels).map((k) => `${k}="${labels[k]}"`);
+  const parts = Object.keys(labels).map((k) => `${promLabelName(k)}=${quote(labels[k])}`);
+  if (obj.name && !LEGACY_METRIC.test(obj.name)) return `{${[quote(obj.name), ...parts].join(',')}}`;
   return parts.length ? `${obj.name}{${parts.join(',')}}` : obj.name;
 }
 
