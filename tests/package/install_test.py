@@ -13,8 +13,8 @@ Steps (each fails with what it expected):
      for a free loopback port, as `systemctl edit espy` would add) and no new privileges;
      /healthz must answer 200, the data must land in /var/lib/espy, and SIGTERM (systemd's stop)
      must end it with status 0.
-  6. `apt-get remove espy` keeps the config and the data directory; `apt-get purge espy`
-     removes them.
+  6. `apt-get remove espy` keeps the config and the data directory and masks the unit;
+     `apt-get purge espy` removes all three.
 
 systemd itself does not run in the chroot. Needs root (debootstrap, chroot, mount); exits 77
 (skipped) otherwise. The chroot lives under $ESPY_PACKAGE_WORK and is always unmounted and
@@ -342,6 +342,9 @@ def check_installed(root):
         if want not in man:
             fail(f"/usr/share/man/man1/espy.1.gz lacks {want!r}")
     run(["chroot", root, "espy", "check-config", "/etc/espy/espy.yaml"])
+    verify = run(["chroot", root, "dpkg", "--verify", "espy"])
+    if verify.strip():
+        fail(f"dpkg --verify espy: {verify}")
     log("user, group, /var/lib/espy, conffiles, unit and man page are in place")
 
 
@@ -460,9 +463,14 @@ def main():
             fail(f"apt-get remove espy deleted {kept}; only purge may")
     if os.path.lexists(root + "/usr/bin/espy"):
         fail("apt-get remove espy left /usr/bin/espy")
+    # Masked, as debhelper does, so that an enabled unit does not start a removed binary.
+    mask = root + "/etc/systemd/system/espy.service"
+    if not os.path.islink(mask) or os.readlink(mask) != "/dev/null":
+        fail("apt-get remove espy did not mask espy.service (/etc/systemd/system/espy.service)")
     in_chroot(root, "apt-get", "purge", "-y", "-q", "espy")
+    # /etc/systemd/system/espy.service: the mask that remove leaves.
     for gone in ("/etc/espy/espy.yaml", "/etc/default/espy", "/var/lib/espy", "/usr/bin/espy",
-                 UNIT):
+                 UNIT, "/etc/systemd/system/espy.service"):
         if os.path.lexists(root + gone):
             fail(f"apt-get purge espy left {gone}")
     log("apt-get remove kept the config and data; purge removed them")
