@@ -250,17 +250,22 @@ void RegisterV1Metrics(Router& router, const ApiOptions& options) {
 }
 
 void RegisterStatus(Router& router, const ApiOptions& options) {
-  router.Add("/healthz", {bhttp::verb::get, bhttp::verb::head}, [](const Request&, Reply reply) {
+  const Handler healthy = [](const Request&, Reply reply) {
     reply(MakeResponse(Status::ok, "{\"status\":\"ok\"}"));
-  });
-  router.Add("/readyz", {bhttp::verb::get, bhttp::verb::head},
-             [options](const Request&, Reply reply) {
-               if (options.ready != nullptr && !options.ready->load()) {
-                 reply(ErrorResponse(Status::service_unavailable, "shutting down"));
-                 return;
-               }
-               reply(MakeResponse(Status::ok, "{\"status\":\"ready\"}"));
-             });
+  };
+  const Handler ready = [options](const Request&, Reply reply) {
+    if (options.ready != nullptr && !options.ready->load()) {
+      reply(ErrorResponse(Status::service_unavailable, "shutting down"));
+      return;
+    }
+    reply(MakeResponse(Status::ok, "{\"status\":\"ready\"}"));
+  };
+  // Kubernetes' customary paths, and Prometheus' (which tooling written for
+  // Prometheus probes), with the same meaning.
+  router.Add("/healthz", {bhttp::verb::get, bhttp::verb::head}, healthy);
+  router.Add("/-/healthy", {bhttp::verb::get, bhttp::verb::head}, healthy);
+  router.Add("/readyz", {bhttp::verb::get, bhttp::verb::head}, ready);
+  router.Add("/-/ready", {bhttp::verb::get, bhttp::verb::head}, ready);
   router.Add("/metrics", {bhttp::verb::get}, [options](const Request&, Reply reply) {
     reply(MakeResponse(Status::ok, options.metrics->Render(),
                        "text/plain; version=0.0.4; charset=utf-8"));

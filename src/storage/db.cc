@@ -846,6 +846,7 @@ DbStats Db::stats() const {
     if (e->block->has_tombstones()) ++s.blocks_with_tombstones;
     s.block_bytes += bm.chunks_bytes + bm.index_bytes;
     s.block_samples += bm.num_samples;
+    s.block_chunks += bm.num_chunks;
   }
   s.blocks_written = blocks_written_.load(std::memory_order_relaxed);
   s.blocks_quarantined = blocks_quarantined_.load(std::memory_order_relaxed);

@@ -90,6 +90,7 @@ struct DbStats {
   uint64_t blocks = 0;
   uint64_t block_bytes = 0;
   uint64_t block_samples = 0;
+  uint64_t block_chunks = 0;
   uint64_t blocks_written = 0;           // since start
   uint64_t blocks_quarantined = 0;       // since start: corrupt blocks moved aside
   uint64_t blocks_expired = 0;           // since start: deleted by retention

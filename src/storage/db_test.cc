@@ -198,12 +198,14 @@ TEST_F(DbTest, MaintainPersistsOldDataToBlocksAndTruncatesTheWal) {
   DbStats s = db_->stats();
   EXPECT_EQ(1u, s.blocks);
   EXPECT_EQ(120u, s.block_samples);
+  EXPECT_EQ(1u, s.block_chunks);  // 120 samples: one full chunk
   EXPECT_EQ(0u, s.wal_truncations);
   EXPECT_EQ(240u, ReadMap("a").size());
   write_minutes(240, 360);
   ASSERT_TRUE(db_->Maintain().ok());
   s = db_->stats();
   EXPECT_EQ(2u, s.blocks);
+  EXPECT_EQ(2u, s.block_chunks);
   EXPECT_EQ(1u, s.wal_truncations);
   Reopen();
   auto m = ReadMap("a");
