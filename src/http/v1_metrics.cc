@@ -1,7 +1,6 @@
 // POST /v1/metrics (JSON, array or NDJSON in; 202 once durable) and
 // GET /v1/metrics (a page of samples as the same JSON objects, keyset paged).
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 
 #include "boost/url/parse.hpp"
