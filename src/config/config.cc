@@ -13,7 +13,10 @@ const std::vector<Setting>& ServeSettings() {
       {"listen", "HTTP listen address host:port (port 0 picks a free one)", "127.0.0.1:5000"},
       {"data-dir", "directory for the WAL and data files", "./espy-data"},
       {"fsync", "when to fdatasync the WAL: batch (group commit), always, never", "batch"},
-      {"retention", "how long to keep data, e.g. 90d, 2w, 1y (at least 1h)", "90d"},
+      {"retention",
+       "how long to keep data, e.g. 90d, 2w, 1y (at least 1h); samples already older are "
+       "refused when written; 0 = keep forever",
+       "0"},
       {"downsampling",
        "tiers RESOLUTION:AGE,...: after AGE keep RESOLUTION buckets (min, max, sum, count, "
        "last), e.g. 5m:30d,1h:1y; empty: off",
@@ -213,10 +216,15 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
       return wrap(absl::InvalidArgumentError(
           fmt::format("want batch, always or never, got \"{}\"", value)));
   } else if (name == "retention") {
+    if (value == "0") {
+      c->retention = std::chrono::milliseconds(0);
+      return absl::OkStatus();
+    }
     auto d = ParseDuration(value);
     if (!d.ok()) return wrap(d.status());
-    if (*d < std::chrono::hours(1)) {
-      return wrap(absl::InvalidArgumentError(fmt::format("want >= 1h, got \"{}\"", value)));
+    if (d->count() != 0 && *d < std::chrono::hours(1)) {
+      return wrap(absl::InvalidArgumentError(
+          fmt::format("want >= 1h, or 0 to keep data forever, got \"{}\"", value)));
     }
     c->retention = *d;
   } else if (name == "downsampling") {
@@ -360,8 +368,9 @@ absl::StatusOr<ServeConfig> Resolve(const RawSettings& raw) {
   for (const auto& [name, value] : values) {
     if (absl::Status s = Apply(name, value, &config); !s.ok()) return s;
   }
+  // Without a retention (0) every tier keeps its data forever.
   for (const storage::tier::TierSpec& t : config.downsampling) {
-    if (t.after_ms >= config.retention.count()) {
+    if (config.retention.count() > 0 && t.after_ms >= config.retention.count()) {
       return absl::InvalidArgumentError(fmt::format(
           "--downsampling: a tier's age ({}ms) must be below --retention ({}ms), or it would "
           "never hold data",

@@ -25,8 +25,10 @@ struct ServeConfig {
   // fast); always: fdatasync per batch (safe, slower); never: the OS decides
   // (fastest; a power loss may drop acknowledged writes).
   storage::wal::FsyncPolicy fsync = storage::wal::FsyncPolicy::kBatch;
-  // Data older than this is dropped (enforced once blocks exist on disk).
-  std::chrono::milliseconds retention = std::chrono::hours(24 * 90);
+  // Data older than this is dropped (enforced once blocks exist on disk), and
+  // samples already older are refused at write time; 0 keeps data forever,
+  // as a default must: dropping what a user just wrote is their choice.
+  std::chrono::milliseconds retention{0};
   // Downsampling tiers, e.g. "5m:30d,1h:1y"; empty: raw samples until the
   // retention.
   std::vector<storage::tier::TierSpec> downsampling;

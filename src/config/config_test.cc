@@ -20,7 +20,22 @@ TEST(ConfigTest, DefaultsWhenNothingGiven) {
   EXPECT_EQ(5000, c->listen_port);
   EXPECT_EQ("./espy-data", c->data_dir);
   EXPECT_EQ(storage::wal::FsyncPolicy::kBatch, c->fsync);
-  EXPECT_EQ(std::chrono::hours(24 * 90), c->retention);
+  EXPECT_EQ(std::chrono::milliseconds(0), c->retention);  // keep forever
+}
+
+TEST(ConfigTest, RetentionIsOffByDefaultAndZeroTurnsItOff) {
+  for (const char* off : {"0", "0d"}) {
+    RawSettings raw;
+    raw.values = {{"retention", "30d"}, {"retention", off}};
+    auto c = Resolve(raw);
+    ASSERT_TRUE(c.ok()) << off << ": " << c.status();
+    EXPECT_EQ(std::chrono::milliseconds(0), c->retention) << off;
+  }
+  RawSettings raw;
+  raw.values = {{"retention", "30d"}};
+  auto c = Resolve(raw);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(std::chrono::hours(24 * 30), c->retention);
 }
 
 TEST(ConfigTest, LimitsFromFlagsAndFile) {
@@ -83,7 +98,6 @@ TEST(ConfigTest, BadValuesNameTheSettingAndWhatItWants) {
       {"downsampling", "5m:30d,1m:1y",
        "--downsampling: tier 2 \"1m:1y\": want a coarser resolution and a greater age"},
       {"downsampling", "5m:30d,", "--downsampling: tier 2 \"\": want RESOLUTION:AGE"},
-      {"downsampling", "5m:1y", "--downsampling: a tier's age (31536000000ms) must be below"},
   };
   for (const Case& tc : cases) {
     RawSettings raw;
@@ -131,6 +145,21 @@ TEST(ConfigTest, DownsamplingTiersParse) {
   auto c = Resolve(raw);
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(*tiers, c->downsampling);
+}
+
+TEST(ConfigTest, DownsamplingAgesAreCheckedAgainstARetentionOnlyWhenOneIsSet) {
+  RawSettings raw;
+  raw.values = {{"downsampling", "5m:30d,1h:10y"}};  // no retention: tiers keep data forever
+  auto c = Resolve(raw);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(2u, c->downsampling.size());
+  raw.values.push_back({"retention", "1y"});
+  c = Resolve(raw);
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(std::string::npos,
+            c.status().message().find(
+                "--downsampling: a tier's age (315360000000ms) must be below --retention"))
+      << c.status();
 }
 
 }  // namespace

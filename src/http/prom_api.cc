@@ -649,10 +649,13 @@ std::string TsdbStatus(const Shared& s) {
     }
     out->push_back(']');
   };
+  // Chunks in memory and in blocks, as Prometheus counts its head's (which
+  // holds what Espy's head and blocks hold between them).
+  const storage::DbStats stats = s.api.db->stats();
   std::string out = fmt::format(
-      "{{\"headStats\":{{\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":0,\"numSamples\":{}}"
-      "}",
-      head.num_series(), label_pairs, head.num_samples());
+      "{{\"headStats\":{{\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},"
+      "\"numSamples\":{}}}",
+      head.num_series(), label_pairs, stats.head_chunks + stats.block_chunks, head.num_samples());
   out += ",\"seriesCountByMetricName\":";
   top(by_metric, &out);
   out += ",\"labelValueCountByLabelName\":";

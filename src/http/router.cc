@@ -29,21 +29,28 @@ const WebSocketHandler* Router::FindWebSocket(const Request& req) const {
   return nullptr;
 }
 
-void Router::Dispatch(const Request& req, Reply reply, std::string* route) const {
-  std::string_view target(req.target().data(), req.target().size());
-  std::string_view path = target.substr(0, target.find('?'));
+const Router::Route* Router::Find(std::string_view path) const {
   const Route* match = nullptr;
   for (const Route& r : routes_) {
     // Exact routes win over prefixes; among prefixes the longest wins.
-    if (!r.prefix && r.path == path) {
-      match = &r;
-      break;
-    }
+    if (!r.prefix && r.path == path) return &r;
     if (r.prefix && path.starts_with(r.path) &&
         (match == nullptr || r.path.size() > match->path.size())) {
       match = &r;
     }
   }
+  return match;
+}
+
+std::string Router::RouteOf(std::string_view target) const {
+  const Route* match = Find(target.substr(0, target.find('?')));
+  return match == nullptr ? std::string() : match->path;
+}
+
+void Router::Dispatch(const Request& req, Reply reply, std::string* route) const {
+  std::string_view target(req.target().data(), req.target().size());
+  std::string_view path = target.substr(0, target.find('?'));
+  const Route* match = Find(path);
   if (match == nullptr) {
     route->clear();
     reply(ErrorResponse(Status::not_found, fmt::format("no such endpoint: {}", path)));

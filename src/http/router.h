@@ -28,6 +28,11 @@ class Router {
   // matched route's name ("" when none), for metrics.
   void Dispatch(const Request& req, Reply reply, std::string* route) const;
 
+  // The name of the route a request target ("/v1/metrics?x=1") would go
+  // to, "" when none: for answers the server gives before a handler runs
+  // (413), so they are counted under their route.
+  std::string RouteOf(std::string_view target) const;
+
  private:
   struct Route {
     std::string path;
@@ -35,6 +40,8 @@ class Router {
     std::vector<boost::beast::http::verb> methods;
     Handler handler;
   };
+  // The route serving `path` (no query string), or null.
+  const Route* Find(std::string_view path) const;
   std::vector<Route> routes_;
   std::vector<std::pair<std::string, WebSocketHandler>> websockets_;
 };

@@ -169,8 +169,12 @@ class Session : public std::enable_shared_from_this<Session> {
     // Client-side problems with a request get an answer; a vanished or idle
     // client just gets closed.
     if (ec == bhttp::error::body_limit) {
+      // The header is in: count the 413 under the route it was sent to.
+      const auto& header = parser_->get();
       return SendError(Status::payload_too_large,
-                       fmt::format("request body larger than {} bytes", options().max_body_bytes));
+                       fmt::format("request body larger than {} bytes", options().max_body_bytes),
+                       server_.router_.RouteOf(
+                           std::string_view(header.target().data(), header.target().size())));
     }
     if (ec == bhttp::error::header_limit) {
       return SendError(
@@ -185,8 +189,9 @@ class Session : public std::enable_shared_from_this<Session> {
     Close();
   }
 
-  void SendError(Status status, std::string message) {
-    route_.clear();
+  // `route`: the route the request would have gone to, "" when unknown.
+  void SendError(Status status, std::string message, std::string route = "") {
+    route_ = std::move(route);
     start_ = std::chrono::steady_clock::now();
     close_after_ = true;
     Send(ErrorResponse(status, message));

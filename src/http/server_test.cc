@@ -193,6 +193,39 @@ TEST_F(ServerStreamTest, ProducerStopsWhenTheClientGoesAway) {
   EXPECT_EQ("whole", Get(socket, buffer, "/whole").body());
 }
 
+// A body over the limit is refused before any handler runs; the 413 must
+// still be reported under the route the request was sent to, as every other
+// answer of that route is.
+TEST(ServerBodyLimitTest, A413IsReportedUnderItsRoute) {
+  Router router;
+  router.Add("/v1/metrics", {bhttp::verb::post},
+             [](const Request&, Reply reply) { reply(MakeResponse(Status::accepted, "{}")); });
+  std::promise<std::pair<std::string, int>> observed;
+  ServerOptions options;
+  options.port = 0;
+  options.threads = 1;
+  options.max_body_bytes = 16;
+  options.on_response = [&observed](std::string_view route, int status, double) {
+    observed.set_value({std::string(route), status});
+  };
+  Server server(options, router);
+  ASSERT_TRUE(server.Start().ok());
+  net::io_context ioc;
+  tcp::socket socket(ioc);
+  socket.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), server.port()));
+  bhttp::request<bhttp::string_body> req(bhttp::verb::post, "/v1/metrics?x=1", 11);
+  req.set(bhttp::field::host, "127.0.0.1");
+  req.body() = std::string(64, ' ');
+  req.prepare_payload();
+  bhttp::write(socket, req);
+  beast::flat_buffer buffer;
+  bhttp::response<bhttp::string_body> res;
+  bhttp::read(socket, buffer, res);
+  EXPECT_EQ(413, res.result_int());
+  EXPECT_EQ((std::pair<std::string, int>{"/v1/metrics", 413}), observed.get_future().get());
+  server.Shutdown();
+}
+
 TEST(ReplyTest, WithoutAConnectionStreamCollectsTheBodyIntoOneResponse) {
   Response got;
   int calls = 0;

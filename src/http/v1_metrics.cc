@@ -1,12 +1,13 @@
 // POST /v1/metrics (JSON, array or NDJSON in; 202 once durable) and
 // GET /v1/metrics (a page of samples as the same JSON objects, keyset paged).
-#include <charconv>
+#include <algorithm>
 #include <cmath>
 
 #include "boost/url/parse.hpp"
 #include "boost/url/url.hpp"
 #include "fmt/format.h"
 #include "http/api.h"
+#include "http/v1_metrics_params.h"
 #include "ingest/json_parser.h"
 #include "model/timestamp.h"
 #include "query/engine/db_queryable.h"
@@ -115,72 +116,6 @@ class SeriesJson {
   std::vector<Parts> parts_;
 };
 
-absl::StatusOr<int64_t> TimeParam(std::string_view key, const std::string& value) {
-  absl::StatusOr<int64_t> t = model::ParseTimestamp(value);
-  if (!t.ok()) {
-    return absl::InvalidArgumentError(
-        fmt::format("parameter \"{}\": {}", key, std::string(t.status().message())));
-  }
-  return t;
-}
-
-// Parameters name, sts, ets, limit, cursor, step and agg have a meaning of their own;
-// every other one is a label filter.
-absl::Status ParseGet(const ApiOptions& opts, const boost::urls::url_view& url,
-                      query::PageRequest* request, std::string* step, std::string* agg) {
-  request->limit = opts.default_page_limit;
-  absl::flat_hash_map<std::string, int> seen;
-  for (const auto& param : url.params()) {
-    std::string key = param.key, value = param.has_value ? std::string(param.value) : "";
-    if (++seen[key] > 1) {
-      return absl::InvalidArgumentError(fmt::format("parameter \"{}\" given more than once", key));
-    }
-    if (key == "name") {
-      if (value.empty()) return absl::InvalidArgumentError("parameter \"name\": must not be empty");
-      auto m = model::Matcher::Make(model::MatchType::kEqual, std::string(model::kMetricNameLabel),
-                                    value);
-      request->matchers.push_back(*std::move(m));
-    } else if (key == "sts") {
-      auto t = TimeParam(key, value);
-      if (!t.ok()) return t.status();
-      request->mint = *t;
-    } else if (key == "ets") {
-      auto t = TimeParam(key, value);
-      if (!t.ok()) return t.status();
-      request->maxt = *t;
-    } else if (key == "limit") {
-      size_t limit = 0;
-      auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), limit);
-      if (ec != std::errc() || ptr != value.data() + value.size() || limit == 0) {
-        return absl::InvalidArgumentError(
-            fmt::format("parameter \"limit\": want a positive integer (at most {}), got \"{}\"",
-                        opts.max_page_limit, value));
-      }
-      request->limit = std::min(limit, opts.max_page_limit);
-    } else if (key == "step") {
-      *step = value;
-    } else if (key == "agg") {
-      *agg = value;
-    } else if (key == "cursor") {
-      auto c = query::DecodeCursor(value);
-      if (!c.ok()) return c.status();
-      request->after = *c;
-    } else {
-      if (key.empty()) return absl::InvalidArgumentError("empty parameter name");
-      if (value.empty()) {
-        return absl::InvalidArgumentError(
-            fmt::format("parameter \"{}\": label filter needs a value", key));
-      }
-      auto m = model::Matcher::Make(model::MatchType::kEqual, key, value);
-      request->matchers.push_back(*std::move(m));
-    }
-  }
-  if (request->mint > request->maxt) {
-    return absl::InvalidArgumentError("parameters \"sts\" and \"ets\": sts is after ets");
-  }
-  return absl::OkStatus();
-}
-
 // GET /v1/metrics with step (a duration: 30s, 5m, 1h) and agg (avg, min, max,
 // sum, count, last, rate; default avg): one point per series per step bucket
 // [sts + k*step, sts + (k+1)*step), stamped with the bucket start, in
@@ -252,12 +187,26 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
     reply(ErrorResponse(Status::bad_request, "malformed request target"));
     return;
   }
-  query::PageRequest request;
-  std::string step, agg;
-  if (absl::Status s = ParseGet(opts, *url, &request, &step, &agg); !s.ok()) {
-    reply(ErrorResponse(s));
+  absl::StatusOr<V1MetricsParams> params = ParseV1MetricsParams(
+      url->params(), opts.clock->NowMillis(), opts.default_page_limit, opts.max_page_limit);
+  if (!params.ok()) {
+    reply(ErrorResponse(params.status()));
     return;
   }
+  if (!params->label_filters.empty()) {
+    // Label names are few (values are many): one list per request.
+    const std::vector<std::string> names = opts.db->head().LabelNames();
+    absl::Status known = CheckLabelFilters(params->label_filters, [&names](std::string_view name) {
+      return std::binary_search(names.begin(), names.end(), name);
+    });
+    if (!known.ok()) {
+      reply(ErrorResponse(known));
+      return;
+    }
+  }
+  const query::PageRequest& request = params->page;
+  const std::string& step = params->step;
+  const std::string& agg = params->agg;
   if (!step.empty() || !agg.empty()) {
     HandleStepGet(opts, request, step, agg, std::move(reply));
     return;
@@ -300,17 +249,22 @@ void RegisterV1Metrics(Router& router, const ApiOptions& options) {
 }
 
 void RegisterStatus(Router& router, const ApiOptions& options) {
-  router.Add("/healthz", {bhttp::verb::get, bhttp::verb::head}, [](const Request&, Reply reply) {
+  const Handler healthy = [](const Request&, Reply reply) {
     reply(MakeResponse(Status::ok, "{\"status\":\"ok\"}"));
-  });
-  router.Add("/readyz", {bhttp::verb::get, bhttp::verb::head},
-             [options](const Request&, Reply reply) {
-               if (options.ready != nullptr && !options.ready->load()) {
-                 reply(ErrorResponse(Status::service_unavailable, "shutting down"));
-                 return;
-               }
-               reply(MakeResponse(Status::ok, "{\"status\":\"ready\"}"));
-             });
+  };
+  const Handler ready = [options](const Request&, Reply reply) {
+    if (options.ready != nullptr && !options.ready->load()) {
+      reply(ErrorResponse(Status::service_unavailable, "shutting down"));
+      return;
+    }
+    reply(MakeResponse(Status::ok, "{\"status\":\"ready\"}"));
+  };
+  // Kubernetes' customary paths, and Prometheus' (which tooling written for
+  // Prometheus probes), with the same meaning.
+  router.Add("/healthz", {bhttp::verb::get, bhttp::verb::head}, healthy);
+  router.Add("/-/healthy", {bhttp::verb::get, bhttp::verb::head}, healthy);
+  router.Add("/readyz", {bhttp::verb::get, bhttp::verb::head}, ready);
+  router.Add("/-/ready", {bhttp::verb::get, bhttp::verb::head}, ready);
   router.Add("/metrics", {bhttp::verb::get}, [options](const Request&, Reply reply) {
     reply(MakeResponse(Status::ok, options.metrics->Render(),
                        "text/plain; version=0.0.4; charset=utf-8"));

@@ -469,25 +469,71 @@ class ItemParser {
   std::vector<const model::Label*> refs_;
 };
 
+// `at` is a byte offset into the body, or into the NDJSON line of `item`.
+absl::Status TrailingData(int64_t item, size_t at) {
+  return MakeBadInput(item, "",
+                      fmt::format("malformed JSON: trailing data after the first JSON value, at "
+                                  "byte {}{}",
+                                  at, item >= 0 ? " of the line" : ""));
+}
+
+// Where non-blank content starts after a first, complete object or array in
+// `text`, or npos when there is none or the first value is unfinished or
+// mismatched. Only run once parsing failed: On-Demand refuses a root object or
+// array whose last token is not its closing bracket with "document ended
+// early", which would hide that the first value was fine.
+size_t TrailingDataAt(std::string_view text) {
+  size_t i = 0;
+  while (i < text.size() && IsBlank(text[i])) ++i;
+  if (i == text.size() || (text[i] != '{' && text[i] != '[')) return std::string_view::npos;
+  std::string closers;  // expected closing brackets, innermost last
+  bool in_string = false;
+  for (; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;  // the escaped character cannot end the string
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '{' || c == '[') {
+      closers.push_back(c == '{' ? '}' : ']');
+    } else if (c == '}' || c == ']') {
+      if (c != closers.back()) return std::string_view::npos;
+      closers.pop_back();
+      if (closers.empty()) {
+        size_t rest = i + 1;
+        while (rest < text.size() && IsBlank(text[rest])) ++rest;
+        return rest < text.size() ? rest : std::string_view::npos;
+      }
+    }
+  }
+  return std::string_view::npos;
+}
+
 // Content after the top-level value ("{...} {...}" in a JSON body, or two
 // objects on one NDJSON line) is an error; On-Demand 3.0 stops reading at the
 // end of the first value, so ask where it stands.
 absl::Status CheckNothingFollows(ondemand::document& doc, std::string_view text, int64_t item) {
   const char* location = nullptr;
   if (doc.current_location().get(location) == simdjson::SUCCESS) {
-    return MakeBadInput(item, "",
-                        fmt::format("malformed JSON: unexpected content after the top-level "
-                                    "value at byte {}",
-                                    location - text.data()));
+    return TrailingData(item, static_cast<size_t>(location - text.data()));
   }
   return absl::OkStatus();
 }
 
-absl::Status ParseJsonBody(ondemand::parser& parser, simdjson::padded_string_view text,
-                           ItemParser& items) {
-  if (IsBlankLine(text)) {
-    return MakeBadInput(-1, "", "empty body: want a JSON object or an array of objects");
-  }
+// A failed parse of `text` (the body, or the NDJSON line of `item`) reported
+// as trailing data when that is what broke it.
+absl::Status PreferTrailingData(absl::Status status, std::string_view text, int64_t item) {
+  if (status.ok()) return status;
+  if (size_t at = TrailingDataAt(text); at != std::string_view::npos) return TrailingData(item, at);
+  return status;
+}
+
+absl::Status ParseJsonValue(ondemand::parser& parser, simdjson::padded_string_view text,
+                            ItemParser& items) {
   ondemand::document doc;
   if (auto error = parser.iterate(text).get(doc)) return ItemParser::Malformed(-1, "", error);
   json_type type;
@@ -511,6 +557,23 @@ absl::Status ParseJsonBody(ondemand::parser& parser, simdjson::padded_string_vie
   return CheckNothingFollows(doc, text, -1);
 }
 
+absl::Status ParseJsonBody(ondemand::parser& parser, simdjson::padded_string_view text,
+                           ItemParser& items) {
+  if (IsBlankLine(text)) {
+    return MakeBadInput(-1, "", "empty body: want a JSON object or an array of objects");
+  }
+  return PreferTrailingData(ParseJsonValue(parser, text, items), text, -1);
+}
+
+// One NDJSON line's object.
+absl::Status ParseNdjsonLine(ondemand::parser& parser, simdjson::padded_string_view line,
+                             int64_t item, ItemParser& items) {
+  ondemand::document doc;
+  if (auto error = parser.iterate(line).get(doc)) return ItemParser::Malformed(item, "", error);
+  ESPY_RETURN_IF_ERROR(items.ParseItem(doc, item));
+  return CheckNothingFollows(doc, line, item);
+}
+
 absl::Status ParseNdjsonBody(ondemand::parser& parser, std::string_view text, size_t capacity,
                              ItemParser& items) {
   const char* const buffer_end = text.data() + capacity;
@@ -529,10 +592,8 @@ absl::Status ParseNdjsonBody(ondemand::parser& parser, std::string_view text, si
     // this line's padding: simdjson reads but never interprets it.
     simdjson::padded_string_view view(line.data(), line.size(),
                                       static_cast<size_t>(buffer_end - line.data()));
-    ondemand::document doc;
-    if (auto error = parser.iterate(view).get(doc)) return ItemParser::Malformed(item, "", error);
-    ESPY_RETURN_IF_ERROR(items.ParseItem(doc, item));
-    ESPY_RETURN_IF_ERROR(CheckNothingFollows(doc, line, item));
+    ESPY_RETURN_IF_ERROR(
+        PreferTrailingData(ParseNdjsonLine(parser, view, item, items), line, item));
   }
   return absl::OkStatus();
 }

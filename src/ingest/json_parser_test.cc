@@ -13,6 +13,7 @@ namespace espy::ingest {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::testing::StartsWith;
 
 constexpr int64_t kNow = 1700000000000;   // 2023-11-14T22:13:20Z
@@ -130,7 +131,8 @@ TEST_F(JsonParserTest, NdjsonEdgeCases) {
   BadInput two =
       Bad("\n{\"name\":\"a\",\"value\":1} {\"name\":\"b\",\"value\":1}\n", JsonFormat::kNdjson);
   EXPECT_EQ(1, two.item);
-  EXPECT_THAT(two.problem, HasSubstr("unexpected content after the top-level value at byte 23"));
+  EXPECT_EQ("malformed JSON: trailing data after the first JSON value, at byte 23 of the line",
+            two.problem);
 
   BadInput broken =
       Bad("{\"name\":\"a\",\"value\":1}\n{\"name\":\"a\",\"value\"\n", JsonFormat::kNdjson);
@@ -327,8 +329,34 @@ TEST_F(JsonParserTest, MalformedJson) {
     EXPECT_EQ(-1, trailing.item) << body;
     EXPECT_THAT(trailing.problem, StartsWith("malformed JSON: ")) << body;
   }
-  EXPECT_THAT(Bad("[] []").problem,
-              HasSubstr("unexpected content after the top-level value at byte 3"));
+  EXPECT_EQ("malformed JSON: trailing data after the first JSON value, at byte 3",
+            Bad("[] []").problem);
+}
+
+// simdjson reports a root object or array followed by anything as "ended
+// early"; the error must say what is wrong and where.
+TEST_F(JsonParserTest, TrailingDataAfterTheFirstValueIsNamedWithItsPosition) {
+  const std::string_view trailing = "malformed JSON: trailing data after the first JSON value";
+  BadInput object = Bad(R"({"name":"cpu","value":1} xx)");
+  EXPECT_EQ(-1, object.item);
+  EXPECT_EQ(fmt::format("{}, at byte 25", trailing), object.problem);
+  BadInput array = Bad(R"( [{"name":"cpu","value":1}]xx)");
+  EXPECT_EQ(-1, array.item);
+  EXPECT_EQ(fmt::format("{}, at byte 27", trailing), array.problem);
+  // Brackets and escaped quotes inside strings do not end the value.
+  EXPECT_EQ(fmt::format("{}, at byte 28", trailing),
+            Bad(R"({"name":"c}]\"]","value":1} 7)").problem);
+  BadInput line =
+      Bad("{\"name\":\"a\",\"value\":1}\n{\"name\":\"cpu\",\"value\":1} xx\n", JsonFormat::kNdjson);
+  EXPECT_EQ(1, line.item);
+  EXPECT_EQ(fmt::format("{}, at byte 25 of the line", trailing), line.problem);
+  // An unfinished or mismatched value is not trailing data.
+  for (std::string_view body : {R"({"name":"cpu","value":1)", R"({"name":"cpu","value":1] x)",
+                                R"({"name":"cpu}","value":1 x)"}) {
+    BadInput bad = Bad(body);
+    EXPECT_THAT(bad.problem, StartsWith("malformed JSON: ")) << body;
+    EXPECT_THAT(bad.problem, Not(HasSubstr("trailing"))) << body;
+  }
 }
 
 TEST_F(JsonParserTest, DeepNestingIsAnErrorNotACrash) {

@@ -137,7 +137,32 @@ absl::Status ValidateTimestamp(int64_t ts, int64_t now_millis, const Limits& lim
                                     static_cast<double>(limits.max_future_millis) / 1000,
                                     model::FormatTimestamp(now_millis)));
   }
+  if (limits.retention_millis > 0 && ts < now_millis - limits.retention_millis) {
+    return MakeBadInput(
+        item, "ts",
+        fmt::format("timestamp {} is older than the retention ({}): the oldest kept now is {}",
+                    model::FormatTimestamp(ts), FormatSpan(limits.retention_millis),
+                    model::FormatTimestamp(now_millis - limits.retention_millis)));
+  }
   return absl::OkStatus();
+}
+
+std::string FormatSpan(int64_t millis) {
+  static constexpr struct {
+    int64_t millis;
+    const char* suffix;
+  } kUnits[] = {{365 * 24 * 3600 * 1000ll, "y"},
+                {7 * 24 * 3600 * 1000ll, "w"},
+                {24 * 3600 * 1000ll, "d"},
+                {3600 * 1000ll, "h"},
+                {60 * 1000ll, "m"},
+                {1000, "s"}};
+  for (const auto& unit : kUnits) {
+    if (millis != 0 && millis % unit.millis == 0) {
+      return fmt::format("{}{}", millis / unit.millis, unit.suffix);
+    }
+  }
+  return fmt::format("{}ms", millis);
 }
 
 }  // namespace espy::ingest

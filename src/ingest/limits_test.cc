@@ -104,7 +104,7 @@ TEST(ValidateTimestampTest, FutureBound) {
   Limits limits;
   const int64_t now = 1700000000000;
   EXPECT_TRUE(ValidateTimestamp(now + limits.max_future_millis, now, limits, 0).ok());
-  EXPECT_TRUE(ValidateTimestamp(0, now, limits, 0).ok());  // any past time
+  EXPECT_TRUE(ValidateTimestamp(0, now, limits, 0).ok());  // no retention: any past time
   absl::Status status = ValidateTimestamp(now + limits.max_future_millis + 1, now, limits, 3);
   std::optional<BadInput> bad = GetBadInput(status);
   ASSERT_TRUE(bad.has_value());
@@ -116,6 +116,33 @@ TEST(ValidateTimestampTest, FutureBound) {
       bad->problem);
   limits.max_future_millis = 0;
   EXPECT_TRUE(ValidateTimestamp(now * 2, now, limits, 0).ok());
+}
+
+TEST(ValidateTimestampTest, RetentionBound) {
+  Limits limits;
+  const int64_t now = 1700000000000;
+  const int64_t thirty_days = 30 * 24 * 3600 * 1000ll;
+  limits.retention_millis = thirty_days;
+  EXPECT_TRUE(ValidateTimestamp(now - thirty_days, now, limits, 0).ok());
+  absl::Status status = ValidateTimestamp(now - thirty_days - 1, now, limits, 4);
+  std::optional<BadInput> bad = GetBadInput(status);
+  ASSERT_TRUE(bad.has_value());
+  EXPECT_EQ(4, bad->item);
+  EXPECT_EQ("ts", bad->field);
+  EXPECT_EQ(
+      "timestamp 2023-10-15T22:13:19.999Z is older than the retention (30d): the oldest kept "
+      "now is 2023-10-15T22:13:20.000Z",
+      bad->problem);
+  // The default keeps everything: no past bound.
+  EXPECT_TRUE(ValidateTimestamp(0, now, Limits(), 0).ok());
+}
+
+TEST(FormatSpanTest, LargestExactUnit) {
+  EXPECT_EQ("30d", FormatSpan(30 * 24 * 3600 * 1000ll));
+  EXPECT_EQ("2w", FormatSpan(14 * 24 * 3600 * 1000ll));
+  EXPECT_EQ("1y", FormatSpan(365 * 24 * 3600 * 1000ll));
+  EXPECT_EQ("90m", FormatSpan(90 * 60 * 1000ll));
+  EXPECT_EQ("1500ms", FormatSpan(1500));
 }
 
 }  // namespace

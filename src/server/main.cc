@@ -181,6 +181,8 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   api.series_cache = &series_cache;
   api.metrics = &metrics;
   api.ready = &ready;
+  // What the retention would drop at once is refused when written instead.
+  api.limits.retention_millis = cfg.retention.count();
   http::Router router;
 
   // Probes and collectors: their results go through the same commit path.
@@ -306,6 +308,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     g.threads = cfg.threads;  // as many as HTTP
     g.logger = base::MakeLogger("graphite", cfg.log_level);
     g.series_cache = &series_cache;
+    g.limits = api.limits;
     g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };
     g.on_bad_lines = [&metrics](uint64_t n) { metrics.AddGraphiteBadLines(n); };
     g.on_failed = [&metrics](uint64_t n) { metrics.AddRejected("graphite", n); };

@@ -107,7 +107,11 @@ absl::Status Db::Replay() {
   auto start = std::chrono::steady_clock::now();
   std::vector<record::RefSeries> series;
   std::vector<record::RefSample> samples;
-  uint64_t orphans = 0, bad_records = 0, replayed = 0;
+  uint64_t orphans = 0, bad_records = 0, replayed = 0, expired = 0;
+  // Samples the retention has dropped (or would drop at once) stay dropped:
+  // a restart must not bring back what a read no longer returned.
+  const int64_t oldest_kept =
+      options_.retention_ms > 0 ? options_.clock->NowMillis() - options_.retention_ms : INT64_MIN;
   ESPY_ASSIGN_OR_RETURN(
       wal::ReplayStats stats,
       wal::Replay(options_.dir + "/wal", options_.logger, [&](std::string_view payload) {
@@ -137,6 +141,10 @@ absl::Status Db::Replay() {
             ++orphans;
             continue;
           }
+          if (s.ts < oldest_kept) {
+            ++expired;
+            continue;
+          }
           head_.Append(s.ref, s.ts, s.value);
           group_max_ts_ = std::max(group_max_ts_, s.ts);
           ++replayed;
@@ -148,8 +156,9 @@ absl::Status Db::Replay() {
                            orphans, bad_records);
   }
   options_.logger->info(
-      "msg=\"replayed WAL\" segments={} records={} samples={} series={} duration_ms={}",
-      stats.segments, stats.records, replayed, head_.num_series(),
+      "msg=\"replayed WAL\" segments={} records={} samples={} series={} "
+      "expired_samples={} duration_ms={}",
+      stats.segments, stats.records, replayed, head_.num_series(), expired,
       Millis(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
@@ -837,6 +846,7 @@ DbStats Db::stats() const {
     if (e->block->has_tombstones()) ++s.blocks_with_tombstones;
     s.block_bytes += bm.chunks_bytes + bm.index_bytes;
     s.block_samples += bm.num_samples;
+    s.block_chunks += bm.num_chunks;
   }
   s.blocks_written = blocks_written_.load(std::memory_order_relaxed);
   s.blocks_quarantined = blocks_quarantined_.load(std::memory_order_relaxed);

@@ -47,8 +47,8 @@ struct DbOptions {
   // Time span (ms) of a block cut from the head; chunks never straddle a
   // multiple of it. Shorter: smaller WAL and head, more blocks.
   int64_t block_range = 2 * 3600 * 1000;
-  // Blocks whose newest sample is older than now - retention are deleted;
-  // 0 keeps everything.
+  // Blocks whose newest sample is older than now - retention are deleted,
+  // and WAL replay skips samples older than that; 0 keeps everything.
   int64_t retention_ms = 0;
   // Series limits; 0 means none. A batch that would exceed one fails whole
   // with ResourceExhausted naming the limit.
@@ -90,6 +90,7 @@ struct DbStats {
   uint64_t blocks = 0;
   uint64_t block_bytes = 0;
   uint64_t block_samples = 0;
+  uint64_t block_chunks = 0;
   uint64_t blocks_written = 0;           // since start
   uint64_t blocks_quarantined = 0;       // since start: corrupt blocks moved aside
   uint64_t blocks_expired = 0;           // since start: deleted by retention

@@ -198,12 +198,14 @@ TEST_F(DbTest, MaintainPersistsOldDataToBlocksAndTruncatesTheWal) {
   DbStats s = db_->stats();
   EXPECT_EQ(1u, s.blocks);
   EXPECT_EQ(120u, s.block_samples);
+  EXPECT_EQ(1u, s.block_chunks);  // 120 samples: one full chunk
   EXPECT_EQ(0u, s.wal_truncations);
   EXPECT_EQ(240u, ReadMap("a").size());
   write_minutes(240, 360);
   ASSERT_TRUE(db_->Maintain().ok());
   s = db_->stats();
   EXPECT_EQ(2u, s.blocks);
+  EXPECT_EQ(2u, s.block_chunks);
   EXPECT_EQ(1u, s.wal_truncations);
   Reopen();
   auto m = ReadMap("a");
@@ -316,6 +318,36 @@ TEST_F(DbTest, RetentionDropsWholeExpiredBlocks) {
   Reopen();  // retention also runs at open
   EXPECT_TRUE(Read("new").empty());
   EXPECT_EQ(0, CountDirs("blocks"));
+}
+
+TEST_F(DbTest, WalReplayLeavesOutSamplesPastTheRetention) {
+  base::FakeClock clock(10 * kHour);
+  options_.clock = &clock;
+  options_.retention_ms = 5 * kHour;
+  Reopen();
+  // Both inside the retention when written, and still only in the WAL.
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{6 * kHour, 1}, {9 * kHour, 2}})).ok());
+  clock.Advance(2 * kHour);  // 6h is now past the retention, 9h is not
+  Reopen();
+  std::vector<model::Sample> got = Read("a");
+  ASSERT_EQ(1u, got.size());
+  EXPECT_EQ(9 * kHour, got[0].ts);
+  EXPECT_EQ(2, got[0].value);
+}
+
+TEST_F(DbTest, WithoutRetentionReplayAndMaintenanceKeepOldSamples) {
+  base::FakeClock clock(1000 * 24 * kHour);
+  options_.clock = &clock;
+  Reopen();
+  ASSERT_TRUE(db_->CommitAndWait(Batch("old", {{kHour, 1}})).ok());
+  Reopen();
+  EXPECT_EQ(1u, Read("old").size());
+  ASSERT_TRUE(db_->Maintain().ok());
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->Maintain().ok());
+  EXPECT_EQ(0u, db_->stats().blocks_expired);
+  Reopen();
+  EXPECT_EQ(1u, Read("old").size());
 }
 
 TEST_F(DbTest, OverlappingBlocksAreCompactedWithLaterWritesWinning) {

@@ -6,6 +6,7 @@ import datetime
 import json
 import os
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -114,7 +115,7 @@ class ApiTest(EspyTestCase):
         self.assertEqual(vals(name="cpu", host="a", dc="y"), [3])
         self.assertEqual(vals(dc="x"), [1, 2, 4])
         self.assertEqual(vals(host="c"), [])
-        self.assertEqual(vals(nosuchlabel="a"), [])
+        self.assertBadParam({"nosuchlabel": "a"}, "nosuchlabel")  # a misspelling, not []
         self.assertEqual(vals(name="cpu", host="b", sts="1970-01-01T00:00:01Z"), [2])
         self.assertEqual(vals(name="cpu", host="b", sts="1970-01-01T00:00:01.001Z"), [])
         # Percent-encoded filter values are decoded.
@@ -345,10 +346,71 @@ class ApiTest(EspyTestCase):
         self.assertEqual(status, 400)
         self.assertIn("cursor", body["error"])
 
+    def values(self, params):
+        status, _, body = self.srv.get_metrics(params)
+        self.assertEqual(status, 200, (params, body))
+        return [p["value"] for p in body]
+
+    def test_get_sts_and_ets_relative_to_now(self):
+        now = int(time.time())
+        self.assertAccepted([{"name": "rel", "value": v, "ts": now - age}
+                             for v, age in ((1, 7200), (2, 600), (3, 60))], 3)
+        self.assertEqual(self.values({"name": "rel", "sts": "now-1h"}), [2, 3])
+        self.assertEqual(self.values({"name": "rel", "sts": "-15m", "ets": "now-5m"}), [2])
+        self.assertEqual(self.values({"name": "rel", "sts": "now-3h", "ets": "now"}), [1, 2, 3])
+        self.assertEqual(self.values({"name": "rel", "ets": "-90m"}), [1])
+        for bad in ("now-1x", "now-", "now+"):
+            with self.subTest(bad):
+                status, _, body = self.srv.get_metrics({"sts": bad})
+                self.assertEqual(status, 400)
+                self.assertIn('parameter "sts"', body["error"])
+                self.assertIn("now-1h, -15m", body["error"])
+
+    def test_get_match_takes_regex_and_negative_selectors(self):
+        self.assertAccepted([
+            {"name": "sel", "value": 1, "ts": 1, "host": "web1", "dc": "x"},
+            {"name": "sel", "value": 2, "ts": 2, "host": "web2", "dc": "y"},
+            {"name": "sel", "value": 3, "ts": 3, "host": "db1", "dc": "y"},
+            {"name": "other", "value": 4, "ts": 4, "host": "web3", "dc": "y"},
+        ], 4)
+        self.assertEqual(self.values({"name": "sel", "match": '{host=~"web.*"}'}), [1, 2])
+        self.assertEqual(self.values({"match": 'sel{dc!="x"}'}), [2, 3])
+        # Several match parameters, and the plain filters beside them, must all match.
+        self.assertEqual(self.values([("match", '{host=~"web.*"}'), ("match", '{dc!="x"}')]),
+                         [2, 4])
+        self.assertEqual(self.values([("match", '{host=~"web.*"}'), ("dc", "y"), ("name", "sel")]),
+                         [2])
+        self.assertEqual(self.values({"match": '{__name__="sel",host!~"web.*|nothing"}'}), [3])
+        # A label named like a reserved parameter is reachable through match.
+        self.assertAccepted({"name": "odd", "value": 5, "ts": 5, "limit": "x"}, 1)
+        self.assertEqual(self.values({"match": 'odd{limit="x"}'}), [5])
+        self.assertBadParam({"match": '{host=~"web'}, "match")
+
+    def test_get_filter_on_a_label_no_series_has_is_400_not_an_empty_list(self):
+        self.assertAccepted({"name": "cpu", "value": 1, "ts": 1, "host": "a"}, 1)
+        status, _, body = self.srv.get_metrics({"nme": "cpu"})
+        self.assertEqual(status, 400)
+        self.assertIn('parameter "nme": no series has a label "nme"', body["error"])
+        self.assertIn("name, sts, ets, limit, cursor, step, agg, match", body["error"])
+        # Also with step, and beside a good filter.
+        self.assertBadParam({"name": "cpu", "hots": "a", "sts": 0, "step": "1m"}, "hots")
+        # A known label with a value no series has is a plain empty answer.
+        self.assertEqual(self.values({"name": "cpu", "host": "b"}), [])
+        self.assertEqual(self.values({"name": "cpu", "host": "a"}), [1])
+
+    def test_trailing_data_after_the_first_json_value_is_named(self):
+        status, err = self.post('{"name":"cpu","value":1} xx')
+        self.assertEqual(status, 400)
+        self.assertEqual(err["problem"],
+                         "malformed JSON: trailing data after the first JSON value, at byte 25")
+        self.assertEqual(self.srv.query(), [])
+
     # --- status endpoints ------------------------------------------------------------------
 
     def test_health_and_readiness(self):
-        for path, body in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"})):
+        # Prometheus' paths (/-/healthy, /-/ready) answer as Kubernetes' customary ones do.
+        for path, body in (("/healthz", {"status": "ok"}), ("/readyz", {"status": "ready"}),
+                           ("/-/healthy", {"status": "ok"}), ("/-/ready", {"status": "ready"})):
             with self.subTest(path):
                 status, headers, raw = self.srv.request("GET", path)
                 self.assertEqual((status, json.loads(raw)), (200, body))

@@ -183,7 +183,7 @@ class BadSettingTest(EspyTestCase):
             (["--downsampling", "5m"], '--downsampling: tier 1 "5m": want RESOLUTION:AGE'),
             (["--downsampling", "1h:30d,5m:1y"],
              '--downsampling: tier 2 "5m:1y": want a coarser resolution and a greater age'),
-            (["--downsampling", "5m:1y"], "--downsampling: a tier's age"),
+            (["--retention", "90d", "--downsampling", "5m:1y"], "--downsampling: a tier's age"),
         ]
         for args, message in cases:
             with self.subTest(args):

@@ -13,7 +13,7 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from espy_server import EspyTestCase  # noqa: E402
+from espy_server import EspyTestCase, wait_until  # noqa: E402
 
 SOCKET_TIMEOUT = 30.0  # generous: a wait for the server to act, not a measured duration
 SHUTTING_DOWN = re.compile(r'msg="shutting down"')
@@ -112,6 +112,15 @@ class BodyLimitTest(EspyTestCase):
         self.assertEqual(status, 413)
         self.assertIn("larger than", err["error"])
         self.assertEqual(self.srv.query(name="over_limit"), [])
+
+    def test_413_is_counted_under_its_route(self):
+        self.assertEqual(self.srv.post_metrics(padded_batch("counted", self.LIMIT + 1))[0], 413)
+        # Counted just after the response is written: wait for it.
+        wait_until("the 413 counted under /v1/metrics",
+                   lambda: self.srv.metric("espy_http_requests_total", route="/v1/metrics",
+                                           code="413") == 1)
+        self.assertEqual(self.srv.metric("espy_http_requests_total", route="unmatched",
+                                         code="413"), 0)
 
     def test_chunked_body_over_the_limit_is_413(self):
         conn = self.raw()
@@ -320,18 +329,20 @@ class ShutdownTest(EspyTestCase):
         self.assertRegex(srv.log_text(), r'msg="shutting down" signal=SIGINT')
 
     def test_readyz_turns_503_while_shutting_down(self):
-        srv = self.server()
-        # A request whose body is still to come when SIGTERM arrives.
-        conn = self.start_request(srv, "GET /readyz HTTP/1.1\r\nHost: espy\r\n"
-                                       "Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
-        self.sigterm_and_wait_for_shutdown(srv)
-        conn.send("abcd")
-        status, headers, body = conn.read_response()
-        self.assertEqual(status, 503)
-        self.assertIn("shutting down", json.loads(body)["error"])
-        self.assertEqual(headers.get("connection", "").lower(), "close")
-        self.assertTrue(conn.wait_closed())
-        srv.wait(expect_code=0)
+        for path in ("/readyz", "/-/ready"):  # Kubernetes' customary path and Prometheus'
+            with self.subTest(path):
+                srv = self.server()
+                # A request whose body is still to come when SIGTERM arrives.
+                conn = self.start_request(srv, f"GET {path} HTTP/1.1\r\nHost: espy\r\n"
+                                          "Content-Length: 4\r\nExpect: 100-continue\r\n\r\n")
+                self.sigterm_and_wait_for_shutdown(srv)
+                conn.send("abcd")
+                status, headers, body = conn.read_response()
+                self.assertEqual(status, 503)
+                self.assertIn("shutting down", json.loads(body)["error"])
+                self.assertEqual(headers.get("connection", "").lower(), "close")
+                self.assertTrue(conn.wait_closed())
+                srv.wait(expect_code=0)
 
     # Guards a fixed bug: while a POST waited for its WAL commit nothing kept the io_context
     # running, so after SIGTERM the HTTP threads could return, the reply was never sent, and

@@ -161,6 +161,10 @@ class GrafanaPrometheusApiTest(EspyTestCase):
     def test_tsdb_status_counts_series(self):
         data = self.assertSuccess(*self.get("/api/v1/status/tsdb"))
         self.assertEqual(data["headStats"]["numSeries"], 3)
+        # Every sample is in a chunk: at least one per series, all of them still in the head.
+        self.assertEqual(data["headStats"]["numSamples"], 30)
+        self.assertGreaterEqual(data["headStats"]["chunkCount"], 3)
+        self.assertEqual(data["headStats"]["chunkCount"], self.espy.metric("espy_head_chunks"))
         self.assertEqual(data["seriesCountByMetricName"][0],
                          {"name": "http_requests_total", "value": 2})
 

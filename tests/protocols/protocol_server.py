@@ -114,8 +114,14 @@ class Espy:
 
     def samples(self, name, **labels):
         """Every stored sample of metric `name` (label filters as keyword arguments), as the
-        objects GET /v1/metrics returns."""
-        query = urllib.parse.urlencode({"name": name, **labels})
+        objects GET /v1/metrics returns. The labels go in a `match` selector, which is taken as
+        written: callers poll before the series (and so its labels) exist, when a plain label
+        filter would be refused as naming no label."""
+        params = {"name": name}
+        if labels:
+            params["match"] = "{" + ",".join(f"{k}={json.dumps(str(v))}"
+                                             for k, v in labels.items()) + "}"
+        query = urllib.parse.urlencode(params)
         status, _, body = self.request("GET", "/v1/metrics?" + query)
         if status != 200:
             raise AssertionError(f"GET /v1/metrics?{query}: {status} {body[:300]!r}")
