@@ -234,9 +234,11 @@ absl::StatusOr<ReplayStats> Replay(const std::string& dir, const base::Logger& l
   }
   const auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  // tail_bytes_dropped: the reserved zeros and any torn record after the
+  // last good one, which the lines above tell apart.
   base::Info(logger, "wal replayed", "dir", dir, "segments", stats.segments, "records",
              stats.records, "bytes", stats.bytes, "corrupt_bytes_skipped",
-             stats.corrupt_bytes_skipped, "torn_bytes_truncated", stats.torn_bytes_truncated,
+             stats.corrupt_bytes_skipped, "tail_bytes_dropped", stats.torn_bytes_truncated,
              "duration_ms", fmt::format("{:.1f}", elapsed.count()));
   return stats;
 }
