@@ -5,7 +5,7 @@ ASAN_BUILD ?= build-asan
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build run test test-asan bench fuzz format clean package
+.PHONY: all deps build run test test-asan bench fuzz format clean package reference
 
 all: build
 
@@ -20,6 +20,11 @@ build: deps $(BUILD)/build.ninja
 
 run: build
 	./$(BUILD)/espy serve
+
+# docs/configuration.md is generated from the code; tests/e2e/cli_test.py fails
+# when the committed file and `espy config reference` differ.
+reference: build
+	./$(BUILD)/espy config reference > docs/configuration.md
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <cctype>
 #include <charconv>
 #include <fstream>
 
@@ -10,42 +11,72 @@ namespace espy::config {
 
 const std::vector<Setting>& ServeSettings() {
   static const std::vector<Setting> kSettings = {
-      {"listen", "HTTP listen address host:port (port 0 picks a free one)", "127.0.0.1:5000"},
-      {"data-dir", "directory for the WAL and data files", "./espy-data"},
-      {"fsync", "when to fdatasync the WAL: batch (group commit), always, never", "batch"},
-      {"retention",
+      {"listen", "HOST:PORT", "HTTP listen address host:port (port 0 picks a free one)",
+       "127.0.0.1:5000"},
+      {"data-dir", "PATH", "directory for the WAL and data files", "./espy-data"},
+      {"fsync", "batch|always|never",
+       "when to fdatasync the WAL: batch (group commit), always, never", "batch"},
+      {"retention", "DURATION",
        "how long to keep data, e.g. 90d, 2w, 1y (at least 1h); samples already older are "
        "refused when written; 0 = keep forever",
        "0"},
-      {"downsampling",
+      {"downsampling", "TIERS",
        "tiers RESOLUTION:AGE,...: after AGE keep RESOLUTION buckets (min, max, sum, count, "
        "last), e.g. 5m:30d,1h:1y; empty: off",
        ""},
-      {"graphite-listen", "Graphite plaintext listen address host:port; empty: off", ""},
-      {"log-level", "debug, info, warn or error", "info"},
-      {"access-log", "log one line per HTTP request: true or false", "false"},
-      {"threads", "HTTP (and Graphite) I/O threads; 0 = one per core", "0"},
-      {"max-body-size", "largest request body accepted, e.g. 64MiB, 512KiB, 1000000", "64MiB"},
-      {"idle-timeout", "close keep-alive connections idle this long", "2m"},
-      {"io-timeout", "longest time to read one request or write one response", "30s"},
-      {"max-series", "most series stored at once; 0 = no limit", "0"},
-      {"max-new-series-per-minute", "most series created per minute; 0 = no limit", "0"},
-      {"query-timeout", "longest a PromQL query may run", "2m"},
-      {"query-max-samples", "most samples a PromQL query may hold in memory", "50000000"},
-      {"query-max-concurrency", "PromQL queries run at once (more wait); 0 = one per core", "0"},
-      {"query-cache-size",
+      {"graphite-listen", "HOST:PORT", "Graphite plaintext listen address host:port; empty: off",
+       ""},
+      {"log-level", "debug|info|warn|error", "least severe log lines written", "info"},
+      {"log-format", "logfmt|json",
+       "log lines as logfmt (ts=... level=... msg=...) or as one JSON object each", "logfmt"},
+      {"access-log", "BOOL", "log one line per HTTP request: true or false", "false"},
+      {"threads", "INT", "HTTP (and Graphite) I/O threads; 0 = one per core", "0"},
+      {"max-body-size", "BYTES", "largest request body accepted, e.g. 64MiB, 512KiB, 1000000",
+       "64MiB"},
+      {"idle-timeout", "DURATION", "close keep-alive connections idle this long", "2m"},
+      {"io-timeout", "DURATION", "longest time to read one request or write one response", "30s"},
+      {"max-series", "INT", "most series stored at once; 0 = no limit", "0"},
+      {"max-new-series-per-minute", "INT", "most series created per minute; 0 = no limit", "0"},
+      {"query-timeout", "DURATION", "longest a PromQL query may run", "2m"},
+      {"query-max-samples", "INT", "most samples a PromQL query may hold in memory", "50000000"},
+      {"query-max-concurrency", "INT", "PromQL queries run at once (more wait); 0 = one per core",
+       "0"},
+      {"query-cache-size", "BYTES",
        "memory for cached range-query steps (a dashboard's sliding window), e.g. 64MiB; 0 = off",
        "64MiB"},
-      {"query-lookback-delta", "how far back an instant selector looks for a sample", "5m"},
-      {"ingest-series-cache-size",
+      {"query-lookback-delta", "DURATION", "how far back an instant selector looks for a sample",
+       "5m"},
+      {"ingest-series-cache-size", "BYTES",
        "memory for the series of remote write, Influx and Graphite as spelled on the wire, "
        "e.g. 64MiB; 0 = off",
        "64MiB"},
-      {"stream-max-connections", "most live-stream WebSocket clients", "1000"},
-      {"stream-queue-points", "points queued per live-stream client before dropping", "10000"},
-      {"enable-admin-api", "serve /api/v1/admin/tsdb/* (delete series): true or false", "false"},
+      {"stream-max-connections", "INT", "most live-stream WebSocket clients", "1000"},
+      {"stream-queue-points", "INT", "points queued per live-stream client before dropping",
+       "10000"},
+      {"enable-admin-api", "BOOL", "serve /api/v1/admin/tsdb/* (delete series): true or false",
+       "false"},
   };
   return kSettings;
+}
+
+const std::vector<Section>& ConfigSections() {
+  static const std::vector<Section> kSections = {
+      {"probes", true,
+       "website (HTTP/HTTPS) and TCP port checks run on a schedule; see README.md, \"Website "
+       "probes and JSON collectors\""},
+      {"collectors", true,
+       "JSON APIs polled on a schedule, their fields turned into series; see README.md, "
+       "\"Website probes and JSON collectors\""},
+      {"alerts", false, "reserved for alerting; accepted and not read yet"},
+      {"rules", false, "reserved for recording and alerting rules; accepted and not read yet"},
+  };
+  return kSections;
+}
+
+std::string EnvName(const std::string& setting) {
+  std::string env = "ESPY_";
+  for (char c : setting) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
+  return env;
 }
 
 absl::StatusOr<std::vector<storage::tier::TierSpec>> ParseTiers(const std::string& text) {
@@ -188,10 +219,13 @@ bool KnownSetting(const std::string& name) {
   return false;
 }
 
-// Sections later features read from the same file; accepted here so one
-// file serves every part of the server.
+// Sections other parts of the server read from the same file; accepted
+// here so one file serves every part of the server.
 bool KnownSection(const std::string& name) {
-  return name == "probes" || name == "collectors" || name == "alerts" || name == "rules";
+  for (const Section& s : ConfigSections()) {
+    if (s.name == name) return true;
+  }
+  return false;
 }
 
 absl::Status Apply(const std::string& name, const std::string& value, ServeConfig* c) {
@@ -250,6 +284,10 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     else
       return wrap(absl::InvalidArgumentError(
           fmt::format("want debug, info, warn or error, got \"{}\"", value)));
+  } else if (name == "log-format") {
+    auto format = base::ParseLogFormat(value);
+    if (!format.ok()) return wrap(format.status());
+    c->log_format = *format;
   } else if (name == "access-log" || name == "enable-admin-api") {
     bool& flag = name == "access-log" ? c->access_log : c->enable_admin_api;
     if (value == "true" || value == "1")

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "base/log.h"
 #include "spdlog/common.h"
 #include "storage/tier/rollup.h"
 #include "storage/wal/wal.h"
@@ -36,6 +37,7 @@ struct ServeConfig {
   std::string graphite_host;    // graphite_listen split, when set
   uint16_t graphite_port = 0;
   spdlog::level::level_enum log_level = spdlog::level::info;
+  base::LogFormat log_format = base::LogFormat::kLogfmt;
   bool access_log = false;
   int threads = 0;                        // HTTP threads; 0 = one per core
   uint64_t max_body_bytes = 64ull << 20;  // larger request bodies get 413
@@ -62,14 +64,35 @@ struct ServeConfig {
 };
 
 // One setting as the user can give it. Names are the long flag without
-// dashes ("data-dir"); the environment variable is ESPY_DATA_DIR; the YAML
-// key is data-dir (or data_dir).
+// dashes ("data-dir"); the environment variable is ESPY_DATA_DIR (EnvName);
+// the YAML key is data-dir (or data_dir).
 struct Setting {
   std::string name;
+  std::string type;  // as --help shows it: DURATION, BYTES, INT, BOOL, HOST:PORT, a|b|c, ...
   std::string help;
   std::string default_value;
 };
 const std::vector<Setting>& ServeSettings();
+
+// A top-level key of the config file that holds a section of its own rather
+// than a setting.
+struct Section {
+  std::string name;
+  bool read;  // false: accepted, so one file can carry it, but nothing reads it yet
+  std::string help;
+};
+const std::vector<Section>& ConfigSections();
+
+// The environment variable of a setting: "data-dir" -> "ESPY_DATA_DIR".
+std::string EnvName(const std::string& setting);
+
+// docs/configuration.md: every setting's flag, environment variable, config
+// file key, type and default, and the file's sections, as Markdown.
+std::string ReferenceMarkdown();
+
+// The end of `espy serve --help`: what the config file holds, its sections,
+// and where the full reference is.
+std::string ConfigFileHelp();
 
 // Raw values as strings, keyed by setting name, from whichever source won.
 struct RawSettings {

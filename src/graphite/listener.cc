@@ -362,9 +362,8 @@ void Listener::Impl::Commit(ingest::Batch batch, const Strand& strand, Then then
       if (options_.on_failed) options_.on_failed(1);
       uint64_t suppressed = 0;
       if (failed_commit_log_.Allow(options_.clock->MonotonicNanos(), &suppressed)) {
-        options_.logger->warn(
-            "msg=\"graphite batch not stored\" samples={} err=\"{}\" suppressed={}", n, s.message(),
-            suppressed);
+        base::Warn(options_.logger, "graphite batch not stored", "samples", n, "err", s.message(),
+                   "suppressed", suppressed);
       }
     }
     net::post(strand, std::move(then));
@@ -379,10 +378,8 @@ void Listener::Impl::ReportBadLines(std::string_view peer,
   uint64_t suppressed = 0;
   if (errors.empty() || !bad_line_log_.Allow(options_.clock->MonotonicNanos(), &suppressed)) return;
   const ingest::GraphiteLineError& first = errors.front();
-  options_.logger->warn(
-      "msg=\"bad graphite line skipped\" peer={} line={} err=\"{}\" bad_lines_in_read={} "
-      "suppressed={}",
-      peer, first.line + 1, first.status.message(), count, suppressed);
+  base::Warn(options_.logger, "bad graphite line skipped", "peer", peer, "line", first.line + 1,
+             "err", first.status.message(), "bad_lines_in_read", count, "suppressed", suppressed);
 }
 
 absl::Status Listener::Impl::Start() {
@@ -434,8 +431,8 @@ absl::Status Listener::Impl::Start() {
       ioc_.run();
     });
   }
-  options_.logger->info("msg=\"graphite listening\" address={}:{} udp={}", address.to_string(),
-                        port_, options_.udp);
+  base::Info(options_.logger, "graphite listening", "address",
+             fmt::format("{}:{}", address.to_string(), port_), "udp", options_.udp);
   return absl::OkStatus();
 }
 
@@ -457,12 +454,12 @@ void Listener::Impl::Accept() {
       if (connection) {
         connection->Start();
       } else {
-        options_.logger->warn("msg=\"graphite connection refused\" reason=\"over {} open\"",
-                              options_.max_connections);
+        base::Warn(options_.logger, "graphite connection refused", "reason",
+                   fmt::format("over {} open", options_.max_connections));
         socket.close(ec);
       }
     } else {
-      options_.logger->warn("msg=\"graphite accept failed\" err=\"{}\"", ec.message());
+      base::Warn(options_.logger, "graphite accept failed", "err", ec.message());
     }
     Accept();
   });
@@ -474,7 +471,7 @@ void Listener::Impl::ReceiveUdp() {
       net::buffer(udp_buffer_), udp_sender_, [this](boost::system::error_code ec, size_t n) {
         if (ec == net::error::operation_aborted || udp_stopping_) return;
         if (ec) {
-          options_.logger->warn("msg=\"graphite UDP receive failed\" err=\"{}\"", ec.message());
+          base::Warn(options_.logger, "graphite UDP receive failed", "err", ec.message());
           return ReceiveUdp();
         }
         udp_committing_ = true;
@@ -522,7 +519,7 @@ void Listener::Impl::Stop() {
   work_.reset();
   for (auto& t : threads_) t.join();
   threads_.clear();
-  options_.logger->info("msg=\"graphite listener stopped\"");
+  base::Info(options_.logger, "graphite listener stopped");
 }
 
 Listener::Listener(ListenerOptions options, storage::Db* db)

@@ -250,9 +250,9 @@ class Session : public std::enable_shared_from_this<Session> {
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
     if (options().on_response) options().on_response(route_, status, seconds);
     if (options().access_log) {
-      options().logger->info("msg=access method={} target=\"{}\" status={} bytes={} ms={:.3f}",
-                             std::string(request_.method_string()), std::string(request_.target()),
-                             status, bytes, seconds * 1000);
+      base::Info(options().logger, "access", "method", std::string(request_.method_string()),
+                 "target", std::string(request_.target()), "status", status, "bytes", bytes, "ms",
+                 fmt::format("{:.3f}", seconds * 1000));
     }
     request_ = {};
     if (ec || close_after_) return Close();
@@ -480,7 +480,7 @@ void Server::Impl::Accept() {
   acceptor_->async_accept(target, [this, &target](beast::error_code ec, tcp::socket socket) {
     if (ec) {
       if (stopping_ || ec == net::error::operation_aborted) return;
-      options_.logger->warn("msg=\"accept failed\" err=\"{}\"", ec.message());
+      base::Warn(options_.logger, "accept failed", "err", ec.message());
     } else {
       bool full;
       {
@@ -525,8 +525,8 @@ void Server::Impl::Shutdown(std::chrono::milliseconds grace) {
     absl::MutexLock lock(&mu_);
     auto drained = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return sessions_.empty(); };
     if (!mu_.AwaitWithTimeout(absl::Condition(&drained), absl::FromChrono(grace))) {
-      options_.logger->warn("msg=\"shutdown grace period over; dropping connections\" open={}",
-                            sessions_.size());
+      base::Warn(options_.logger, "shutdown grace period over; dropping connections", "open",
+                 sessions_.size());
     }
   }
   work_.clear();

@@ -692,11 +692,11 @@ class Loop {
     std::string state = r.success ? "up" : "down:" + r.reason;
     if (state != job.last_state && options_.logger) {
       if (r.success) {
-        options_.logger->info("msg=\"probe up\" probe=\"{}\" duration_ms={:.0f}", p.name,
-                              r.duration_seconds * 1000);
+        base::Info(options_.logger, "probe up", "probe", p.name, "duration_ms",
+                   fmt::format("{:.0f}", r.duration_seconds * 1000));
       } else {
-        options_.logger->warn("msg=\"probe down\" probe=\"{}\" reason={} err=\"{}\"", p.name,
-                              r.reason, r.message);
+        base::Warn(options_.logger, "probe down", "probe", p.name, "reason", r.reason, "err",
+                   r.message);
       }
     }
     job.last_state = std::move(state);
@@ -807,10 +807,10 @@ class Loop {
     std::string state = reason.empty() ? "ok" : reason + ": " + message;
     if (state != job.last_state && options_.logger) {
       if (reason.empty()) {
-        options_.logger->info("msg=\"collector ok\" collector=\"{}\"", c.name);
+        base::Info(options_.logger, "collector ok", "collector", c.name);
       } else {
-        options_.logger->warn("msg=\"collector failing\" collector=\"{}\" reason={} err=\"{}\"",
-                              c.name, reason, message);
+        base::Warn(options_.logger, "collector failing", "collector", c.name, "reason", reason,
+                   "err", message);
       }
     }
     job.last_state = std::move(state);

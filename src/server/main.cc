@@ -38,12 +38,6 @@
 namespace espy {
 namespace {
 
-std::string EnvName(const std::string& setting) {
-  std::string env = "ESPY_";
-  for (char c : setting) env += c == '-' ? '_' : static_cast<char>(std::toupper(c));
-  return env;
-}
-
 // Blocks the shutdown and reload signals in this thread and every thread it
 // starts, so that Serve() can wait for them with sigwait.
 sigset_t BlockSignals() {
@@ -88,25 +82,25 @@ class Reloader {
   absl::StatusOr<std::string> Reload() {
     absl::MutexLock lock(&mu_);
     if (raw_.config_file.empty()) {
-      log_->warn("msg=\"nothing to reload: started without --config\"");
+      base::Warn(log_, "nothing to reload: started without --config");
       return absl::FailedPreconditionError("no config file to reload (start with --config FILE)");
     }
     auto checks = LoadChecks(raw_);
     if (auto settings = config::Resolve(raw_);
         checks.ok() && settings.ok() && !(*settings == running_)) {
-      log_->warn(
-          "msg=\"server settings in the file changed; they take effect at restart (a reload "
-          "applies probes and collectors only)\"");
+      base::Warn(log_,
+                 "server settings in the file changed; they take effect at restart (a reload "
+                 "applies probes and collectors only)");
     }
     if (!checks.ok()) {
-      log_->error("msg=\"reload failed; keeping the running configuration\" err=\"{}\"",
+      base::Error(log_, "reload failed; keeping the running configuration", "err",
                   checks.status().message());
       return checks.status();
     }
     std::string summary =
         fmt::format("{} probes, {} collectors", checks->probes.size(), checks->collectors.size());
     scheduler_->Apply(std::move(*checks));
-    log_->info("msg=reloaded file={} checks=\"{}\"", raw_.config_file, summary);
+    base::Info(log_, "reloaded", "file", raw_.config_file, "checks", summary);
     return summary;
   }
 
@@ -125,29 +119,29 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   sigset_t signals = BlockSignals();
   std::signal(SIGPIPE, SIG_IGN);
   RaiseFileLimit();
-  base::Logger log = base::MakeLogger("server", cfg.log_level);
-  log->info("msg=starting version={} data_dir={} listen={}:{}", ESPY_VERSION, cfg.data_dir,
-            cfg.listen_host, cfg.listen_port);
+  base::Logger log = base::MakeLogger("server", cfg.log_level, cfg.log_format);
+  base::Info(log, "starting", "version", ESPY_VERSION, "data_dir", cfg.data_dir, "listen",
+             fmt::format("{}:{}", cfg.listen_host, cfg.listen_port));
 
   // Held until exit: a second server on the same data dir would interleave
   // its writes with ours.
   auto dir_lock = server::DataDirLock::Acquire(cfg.data_dir);
   if (!dir_lock.ok()) {
-    log->critical("msg=\"cannot open storage\" err=\"{}\"", dir_lock.status().message());
+    base::Error(log, "cannot open storage", "err", dir_lock.status().message());
     return 1;
   }
 
   storage::DbOptions db_options;
   db_options.dir = cfg.data_dir;
   db_options.fsync = cfg.fsync;
-  db_options.logger = base::MakeLogger("storage", cfg.log_level);
+  db_options.logger = base::MakeLogger("storage", cfg.log_level, cfg.log_format);
   db_options.retention_ms = cfg.retention.count();
   db_options.tiers = cfg.downsampling;
   db_options.max_series = cfg.max_series;
   db_options.max_new_series_per_minute = cfg.max_new_series_per_minute;
   auto db = storage::Db::Open(db_options);
   if (!db.ok()) {
-    log->critical("msg=\"cannot open storage\" err=\"{}\"", db.status().message());
+    base::Error(log, "cannot open storage", "err", db.status().message());
     return 1;
   }
 
@@ -188,10 +182,10 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   // Probes and collectors: their results go through the same commit path.
   auto checks = LoadChecks(raw);
   if (!checks.ok()) {
-    log->critical("msg=\"bad configuration\" err=\"{}\"", checks.status().message());
+    base::Error(log, "bad configuration", "err", checks.status().message());
     return 2;
   }
-  base::Logger probe_log = base::MakeLogger("probe", cfg.log_level);
+  base::Logger probe_log = base::MakeLogger("probe", cfg.log_level, cfg.log_format);
   probe::SchedulerOptions probe_options;
   probe_options.logger = probe_log;
   probe_options.user_agent = "Espy-Probe/" ESPY_VERSION;
@@ -201,13 +195,13 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
       if (s.ok()) {
         metrics.AddSamples("probe", n);
       } else {
-        probe_log->warn("msg=\"probe results not stored\" err=\"{}\"", s.message());
+        base::Warn(probe_log, "probe results not stored", "err", s.message());
       }
     });
   };
   probe::Scheduler scheduler(probe_options);
-  log->info("msg=\"checks loaded\" probes={} collectors={}", checks->probes.size(),
-            checks->collectors.size());
+  base::Info(log, "checks loaded", "probes", checks->probes.size(), "collectors",
+             checks->collectors.size());
   scheduler.Apply(std::move(*checks));
   Reloader reloader(raw, cfg, &scheduler, log);
   metrics.AddCollector([&scheduler] { return scheduler.RenderMetrics(); });
@@ -240,7 +234,8 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     for (const model::BatchSample& s : batch.samples) oldest = std::min(oldest, s.ts);
     if (oldest != INT64_MAX) query_cache.Invalidate(oldest);
   });
-  http::StreamHandler streams({.hub = &hub, .logger = base::MakeLogger("stream", cfg.log_level)});
+  http::StreamHandler streams(
+      {.hub = &hub, .logger = base::MakeLogger("stream", cfg.log_level, cfg.log_format)});
   streams.Register(router);
   http::RegisterBrowse(router, {.db = db->get(), .hub = &hub, .data_dir = cfg.data_dir});
   web::RegisterDashboard(router);
@@ -291,13 +286,13 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   server_options.idle_timeout = cfg.idle_timeout;
   server_options.io_timeout = cfg.io_timeout;
   server_options.access_log = cfg.access_log;
-  server_options.logger = base::MakeLogger("http", cfg.log_level);
+  server_options.logger = base::MakeLogger("http", cfg.log_level, cfg.log_format);
   server_options.on_response = [&metrics](std::string_view route, int status, double seconds) {
     metrics.ObserveRequest(route, status, seconds);
   };
   http::Server server(server_options, router);
   if (absl::Status s = server.Start(); !s.ok()) {
-    log->critical("msg=\"cannot start HTTP server\" err=\"{}\"", s.message());
+    base::Error(log, "cannot start HTTP server", "err", s.message());
     return 1;
   }
   std::unique_ptr<graphite::Listener> graphite_listener;
@@ -306,7 +301,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     g.host = cfg.graphite_host;
     g.port = cfg.graphite_port;
     g.threads = cfg.threads;  // as many as HTTP
-    g.logger = base::MakeLogger("graphite", cfg.log_level);
+    g.logger = base::MakeLogger("graphite", cfg.log_level, cfg.log_format);
     g.series_cache = &series_cache;
     g.limits = api.limits;
     g.on_committed = [&metrics](uint64_t n) { metrics.AddSamples("graphite", n); };
@@ -314,11 +309,11 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
     g.on_failed = [&metrics](uint64_t n) { metrics.AddRejected("graphite", n); };
     graphite_listener = std::make_unique<graphite::Listener>(std::move(g), db->get());
     if (absl::Status s = graphite_listener->Start(); !s.ok()) {
-      log->critical("msg=\"cannot start Graphite listener\" err=\"{}\"", s.message());
+      base::Error(log, "cannot start Graphite listener", "err", s.message());
       return 1;
     }
   }
-  log->info("msg=listening address={}:{}", cfg.listen_host, server.port());
+  base::Info(log, "listening", "address", fmt::format("{}:{}", cfg.listen_host, server.port()));
   scheduler.Start();
 
   int sig = 0;
@@ -327,7 +322,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   }
   auto start = std::chrono::steady_clock::now();
   ready = false;
-  log->info("msg=\"shutting down\" signal={}", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+  base::Info(log, "shutting down", "signal", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   scheduler.Stop();
   streams.CloseAll();
   server.Shutdown();
@@ -336,9 +331,10 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   query_pool.Shutdown();
   if (graphite_listener) graphite_listener->Stop();
   (*db)->Close();
-  log->info("msg=stopped duration_ms={}", std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::steady_clock::now() - start)
-                                              .count());
+  base::Info(log, "stopped", "duration_ms",
+             std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::steady_clock::now() - start)
+                 .count());
   return 0;
 }
 
@@ -404,23 +400,28 @@ int Main(int argc, char** argv) {
       "serve",
       "Run the server. Each setting comes from its flag, else its ESPY_* environment "
       "variable, else the --config YAML file, else its default.");
+  serve->footer(config::ConfigFileHelp());
   std::string config_file;
-  serve->add_option("--config", config_file, "YAML file with settings (keys as the flag names)")
-      ->envname("ESPY_CONFIG");
+  serve
+      ->add_option("--config", config_file,
+                   "YAML file with settings (keys as the flag names) and sections (below)")
+      ->envname("ESPY_CONFIG")
+      ->type_name("PATH");
   std::map<std::string, std::string> values;
   std::vector<std::pair<std::string, CLI::Option*>> options;
   for (const config::Setting& s : config::ServeSettings()) {
     std::string help =
         s.help + (s.default_value.empty() ? "" : " [default: " + s.default_value + "]");
-    CLI::Option* opt =
-        serve->add_option("--" + s.name, values[s.name], help)->envname(EnvName(s.name));
+    CLI::Option* opt = serve->add_option("--" + s.name, values[s.name], help)
+                           ->envname(config::EnvName(s.name))
+                           ->type_name(s.type);
     options.emplace_back(s.name, opt);
   }
 
   CLI::App* check = app.add_subcommand(
       "check-config", "Validate a config file (settings, probes, collectors) and exit.");
   std::string check_file;
-  check->add_option("FILE", check_file, "the YAML config file")->required();
+  check->add_option("FILE", check_file, "the YAML config file")->required()->type_name("PATH");
 
   CLI::App* probe_cmd =
       app.add_subcommand("probe", "Run checks once and print the results; exits 1 if any failed.");
@@ -429,10 +430,26 @@ int Main(int argc, char** argv) {
   std::vector<std::string> targets;
   probe_cmd->add_flag("--once", once, "run each check once, now (required)");
   probe_cmd->add_flag("--json", as_json, "print JSON instead of a table");
-  probe_cmd->add_option("--config", probe_config,
-                        "YAML file whose probes to run (all, or those named as TARGET)");
-  probe_cmd->add_option("TARGET", targets,
-                        "an http(s):// URL, host:port for TCP, or a probe name from --config");
+  probe_cmd
+      ->add_option("--config", probe_config,
+                   "YAML file whose probes to run (all, or those named as TARGET)")
+      ->type_name("PATH");
+  probe_cmd
+      ->add_option("TARGET", targets,
+                   "an http(s):// URL, host:port for TCP, or a probe name from --config")
+      ->type_name("URL|HOST:PORT|NAME");
+
+  CLI::App* config_cmd = app.add_subcommand("config", "Print facts about the configuration.");
+  config_cmd->require_subcommand(1);
+  CLI::App* reference = config_cmd->add_subcommand(
+      "reference",
+      "Print the configuration reference as Markdown (every setting's flag, environment "
+      "variable, config file key, type and default; docs/configuration.md).");
+
+  // `espy help [COMMAND...]`: the --help of espy or of that command.
+  CLI::App* help = app.add_subcommand("help", "Print help for espy or a command and exit.");
+  std::vector<std::string> help_path;
+  help->add_option("COMMAND", help_path, "e.g. serve, or config reference")->type_name("COMMAND");
 
   try {
     app.parse(argc, argv);
@@ -442,6 +459,28 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   }
 
+  if (help->parsed()) {
+    // The formatter directly: App::help() would describe the parsed `help`.
+    const CLI::App* target = &app;
+    std::string path = app.get_name();  // "espy config reference" on the usage line
+    for (const std::string& name : help_path) {
+      const auto subs = target->get_subcommands(
+          [&](const CLI::App* sub) { return sub->get_name() == name && sub != help; });
+      if (subs.empty()) {
+        std::fprintf(stderr, "espy help: no command \"%s\"; run: espy help\n", name.c_str());
+        return 2;
+      }
+      target = subs.front();
+      path += " " + name;
+    }
+    std::fputs(target->get_formatter()->make_help(target, path, CLI::AppFormatMode::Normal).c_str(),
+               stdout);
+    return 0;
+  }
+  if (reference->parsed()) {
+    std::fputs(config::ReferenceMarkdown().c_str(), stdout);
+    return 0;
+  }
   if (version->parsed()) {
     std::printf("espy %s\n", ESPY_VERSION);
     return 0;

@@ -124,12 +124,12 @@ absl::Status Db::Replay() {
         // broken build; skip it rather than refuse to start.
         if (absl::Status s = record::DecodeBatch(payload, &series, &samples); !s.ok()) {
           if (bad_records++ == 0)
-            options_.logger->error("msg=\"skipping WAL record\" err=\"{}\"", s.message());
+            base::Error(options_.logger, "skipping WAL record", "err", s.message());
           return absl::OkStatus();
         }
         for (record::RefSeries& s : series) {
           if (absl::Status st = head_.Recover(s.ref, std::move(s.labels)); !st.ok()) {
-            options_.logger->error("msg=\"skipping WAL series\" err=\"{}\"", st.message());
+            base::Error(options_.logger, "skipping WAL series", "err", st.message());
           } else {
             head_.MarkLogged(s.ref, wal_gen_);
           }
@@ -152,22 +152,19 @@ absl::Status Db::Replay() {
         return absl::OkStatus();
       }));
   if (orphans > 0 || bad_records > 0) {
-    options_.logger->error("msg=\"WAL replay dropped data\" orphan_samples={} bad_records={}",
-                           orphans, bad_records);
+    base::Error(options_.logger, "WAL replay dropped data", "orphan_samples", orphans,
+                "bad_records", bad_records);
   }
-  options_.logger->info(
-      "msg=\"replayed WAL\" segments={} records={} samples={} series={} "
-      "expired_samples={} duration_ms={}",
-      stats.segments, stats.records, replayed, head_.num_series(), expired,
-      Millis(std::chrono::steady_clock::now() - start));
+  base::Info(options_.logger, "replayed WAL", "segments", stats.segments, "records", stats.records,
+             "samples", replayed, "series", head_.num_series(), "expired_samples", expired,
+             "duration_ms", Millis(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
 
 void Db::ReplayTombstone(std::string_view payload) {
   absl::StatusOr<record::Tombstone> t = record::DecodeTombstone(payload);
   if (!t.ok()) {
-    options_.logger->error("msg=\"skipping WAL tombstones record\" err=\"{}\"",
-                           t.status().message());
+    base::Error(options_.logger, "skipping WAL tombstones record", "err", t.status().message());
     return;
   }
   for (model::SeriesRef ref : head_.Select(t->matchers)) head_.Delete(ref, t->mint, t->maxt);
@@ -336,8 +333,8 @@ void Db::CommitLoop() {
     }
     absl::Status status = WriteRound(round, &refs, &statuses);
     if (!status.ok()) {
-      options_.logger->error("msg=\"WAL write failed; refusing further writes\" err=\"{}\"",
-                             status.message());
+      base::Error(options_.logger, "WAL write failed; refusing further writes", "err",
+                  status.message());
       absl::MutexLock lock(&mu_);
       broken_ = absl::UnavailableError(fmt::format("WAL write failed: {}", status.message()));
       statuses.assign(round.size(), broken_);
@@ -406,7 +403,7 @@ absl::Status Db::OpenBlocks() {
     std::string name = e.path().filename().string();
     if (name.ends_with(".tmp") || name.ends_with(".del")) {
       // Half-written (crash before rename) or half-deleted: never read.
-      options_.logger->warn("msg=\"removing unfinished block dir\" dir={}", name);
+      base::Warn(options_.logger, "removing unfinished block dir", "dir", name);
       fs::remove_all(e.path(), ec);
       continue;
     }
@@ -428,8 +425,8 @@ absl::Status Db::OpenBlocks() {
   head_.ReplaceBlocks(blocks, {});
   absl::MutexLock lock(&maint_mu_);
   next_seq_ = max_seq + 1;
-  options_.logger->info("msg=\"opened blocks\" blocks={} series={}", blocks.size(),
-                        head_.num_series());
+  base::Info(options_.logger, "opened blocks", "blocks", blocks.size(), "series",
+             head_.num_series());
   return OpenTiers();
 }
 
@@ -442,9 +439,13 @@ void Db::Quarantine(const std::string& parent, const std::string& name, const ab
   for (int i = 1; fs::exists(target, ec); ++i) target = fmt::format("{}/{}.{}", qdir, name, i);
   fs::rename(parent + "/" + name, target, ec);
   blocks_quarantined_.fetch_add(1, std::memory_order_relaxed);
-  options_.logger->error("msg=\"corrupt block quarantined\" block={} moved_to={} err=\"{}\"{}",
-                         name, target, why.message(),
-                         ec ? " rename_failed=\"" + ec.message() + "\"" : "");
+  if (ec) {
+    base::Error(options_.logger, "corrupt block quarantined", "block", name, "moved_to", target,
+                "err", why.message(), "rename_failed", ec.message());
+  } else {
+    base::Error(options_.logger, "corrupt block quarantined", "block", name, "moved_to", target,
+                "err", why.message());
+  }
 }
 
 void Db::RemoveDir(const std::string& parent, const std::string& name) {
@@ -456,13 +457,12 @@ void Db::RemoveDir(const std::string& parent, const std::string& name) {
   fs::rename(from, to, ec);
   if (!ec) {
     if (absl::Status s = block::SyncDir(parent); !s.ok()) {
-      options_.logger->warn("msg=\"sync blocks dir\" err=\"{}\"", s.message());
+      base::Warn(options_.logger, "sync blocks dir failed", "err", s.message());
     }
     CrashPoint("block_delete_after_rename");
     fs::remove_all(to, ec);
   }
-  if (ec)
-    options_.logger->error("msg=\"cannot delete block\" block={} err=\"{}\"", name, ec.message());
+  if (ec) base::Error(options_.logger, "cannot delete block", "block", name, "err", ec.message());
 }
 
 absl::Status Db::CutBlocks(int64_t cut_t) {
@@ -560,10 +560,9 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
     wal_truncations_.fetch_add(1, std::memory_order_relaxed);
   }
   if (!written.empty()) {
-    options_.logger->info(
-        "msg=\"persisted head data\" cut_before={} blocks={} wal_removed_before={} duration_ms={}",
-        frozen_cut_t_, written.size(), remove_before,
-        Millis(std::chrono::steady_clock::now() - start));
+    base::Info(options_.logger, "persisted head data", "cut_before", frozen_cut_t_, "blocks",
+               written.size(), "wal_removed_before", remove_before, "duration_ms",
+               Millis(std::chrono::steady_clock::now() - start));
   }
   return absl::OkStatus();
 }
@@ -583,8 +582,8 @@ absl::Status Db::ApplyRetention() {
   head_.ReplaceBlocks({}, expired);
   for (const std::string& name : names) RemoveBlockDir(name);
   blocks_expired_.fetch_add(expired.size(), std::memory_order_relaxed);
-  options_.logger->info("msg=\"retention dropped blocks\" blocks={} older_than_ms={}",
-                        expired.size(), cutoff);
+  base::Info(options_.logger, "retention dropped blocks", "blocks", expired.size(), "older_than_ms",
+             cutoff);
   return absl::OkStatus();
 }
 
@@ -632,8 +631,8 @@ absl::Status Db::MergeBlocks(const std::vector<std::shared_ptr<const block::Bloc
     head_.ReplaceBlocks({}, seqs);
     for (const auto& src : sources) RemoveBlockDir(src->meta().DirName());
     blocks_compacted_.fetch_add(sources.size(), std::memory_order_relaxed);
-    options_.logger->info("msg=\"{}\" sources={} block=none reason=\"no samples left\"", why,
-                          sources.size());
+    base::Info(options_.logger, why, "sources", sources.size(), "block", "none", "reason",
+               "no samples left");
     return absl::OkStatus();
   }
   ESPY_RETURN_IF_ERROR(meta.status());
@@ -650,12 +649,11 @@ absl::Status Db::MergeBlocks(const std::vector<std::shared_ptr<const block::Bloc
   for (const auto& src : sources) RemoveBlockDir(src->meta().DirName());
   compactions_.fetch_add(1, std::memory_order_relaxed);
   blocks_compacted_.fetch_add(sources.size(), std::memory_order_relaxed);
-  options_.logger->info(
-      "msg=\"{}\" sources={} block={} mint={} maxt={} series={} samples={} "
-      "bytes_before={} bytes_after={} duration_ms={}",
-      why, sources.size(), meta->DirName(), meta->mint, meta->maxt, meta->num_series,
-      meta->num_samples, source_bytes, meta->chunks_bytes + meta->index_bytes,
-      Millis(std::chrono::steady_clock::now() - start));
+  base::Info(options_.logger, why, "sources", sources.size(), "block", meta->DirName(), "mint",
+             meta->mint, "maxt", meta->maxt, "series", meta->num_series, "samples",
+             meta->num_samples, "bytes_before", source_bytes, "bytes_after",
+             meta->chunks_bytes + meta->index_bytes, "duration_ms",
+             Millis(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
 
@@ -721,11 +719,10 @@ absl::Status Db::Delete(const std::vector<model::Matcher>& matchers, int64_t min
   deletes_.fetch_add(1, std::memory_order_relaxed);
   std::string selector;
   for (const model::Matcher& m : matchers) selector += (selector.empty() ? "" : ",") + m.ToString();
-  options_.logger->info(
-      "msg=\"deleted series data\" selector=\"{{{}}}\" mint={} maxt={} series={} "
-      "head_samples={} block_series={} blocks={} duration_ms={}",
-      selector, mint, maxt, refs.size(), head_samples, block_series, blocks_touched,
-      Millis(std::chrono::steady_clock::now() - start));
+  base::Info(options_.logger, "deleted series data", "selector", "{" + selector + "}", "mint", mint,
+             "maxt", maxt, "series", refs.size(), "head_samples", head_samples, "block_series",
+             block_series, "blocks", blocks_touched, "duration_ms",
+             Millis(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
 
@@ -799,8 +796,7 @@ void Db::MaintenanceLoop(std::stop_token stop) {
       if (stop_maintenance_) return;
     }
     if (absl::Status s = Maintain(); !s.ok()) {
-      options_.logger->error("msg=\"background maintenance failed; will retry\" err=\"{}\"",
-                             s.message());
+      base::Error(options_.logger, "background maintenance failed; will retry", "err", s.message());
     }
   }
 }
@@ -818,7 +814,7 @@ void Db::Close() {
   if (committer_.joinable()) committer_.join();
   if (wal_ != nullptr) {
     if (absl::Status s = wal_->Sync(); !s.ok()) {
-      options_.logger->error("msg=\"final WAL sync failed\" err=\"{}\"", s.message());
+      base::Error(options_.logger, "final WAL sync failed", "err", s.message());
     }
   }
 }

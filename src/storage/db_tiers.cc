@@ -113,8 +113,8 @@ absl::Status Db::OpenTiers() {
     for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
       std::string name = e.path().filename().string();
       if (name.ends_with(".tmp") || name.ends_with(".del")) {
-        options_.logger->warn("msg=\"removing unfinished block dir\" dir=tiers/{}ms/{}",
-                              options_.tiers[i].resolution_ms, name);
+        base::Warn(options_.logger, "removing unfinished block dir", "dir",
+                   fmt::format("tiers/{}ms/{}", options_.tiers[i].resolution_ms, name));
         fs::remove_all(e.path(), ec);
         continue;
       }
@@ -139,10 +139,8 @@ absl::Status Db::OpenTiers() {
     bool configured = false;
     for (size_t i = 0; i < options_.tiers.size(); ++i) configured |= e.path() == TierDir(i);
     if (!configured && !fs::is_empty(e.path(), ec)) {
-      options_.logger->warn(
-          "msg=\"downsampled data of a tier not configured is not read\" dir={} "
-          "hint=\"set --downsampling to include its resolution\"",
-          e.path().string());
+      base::Warn(options_.logger, "downsampled data of a tier not configured is not read", "dir",
+                 e.path().string(), "hint", "set --downsampling to include its resolution");
     }
   }
   // A downsampling a crash cut short: raw blocks that tier blocks were made from.
@@ -164,12 +162,12 @@ absl::Status Db::OpenTiers() {
     if (complete) {
       finished.push_back(seq);
       finished_names.push_back(e->block->meta().DirName());
-      options_.logger->warn("msg=\"finishing an interrupted downsampling\" block={}",
-                            e->block->meta().DirName());
+      base::Warn(options_.logger, "finishing an interrupted downsampling", "block",
+                 e->block->meta().DirName());
       continue;
     }
-    options_.logger->warn("msg=\"undoing an interrupted downsampling\" block={}",
-                          e->block->meta().DirName());
+    base::Warn(options_.logger, "undoing an interrupted downsampling", "block",
+               e->block->meta().DirName());
     for (size_t i = 0; i < state->levels.size(); ++i) {
       auto& level = state->levels[i];
       for (const auto& t : level) {
@@ -265,11 +263,10 @@ absl::Status Db::DownsampleBlock(const std::shared_ptr<const block::Block>& raw)
   CrashPoint("downsample_before_raw_delete");
   RemoveBlockDir(raw->meta().DirName());
   blocks_downsampled_.fetch_add(1, std::memory_order_relaxed);
-  options_.logger->info(
-      "msg=\"downsampled block\" block={} mint={} maxt={} samples={} tiers={} buckets={} "
-      "duration_ms={}",
-      raw->meta().DirName(), raw->meta().mint, raw->meta().maxt, raw->meta().num_samples, n,
-      buckets_written, Millis(std::chrono::steady_clock::now() - start));
+  base::Info(options_.logger, "downsampled block", "block", raw->meta().DirName(), "mint",
+             raw->meta().mint, "maxt", raw->meta().maxt, "samples", raw->meta().num_samples,
+             "tiers", n, "buckets", buckets_written, "duration_ms",
+             Millis(std::chrono::steady_clock::now() - start));
   return absl::OkStatus();
 }
 
@@ -291,7 +288,7 @@ absl::Status Db::ExpireTiers() {
   SwapTiers(std::move(next), {});
   for (const auto& [i, name] : gone) RemoveDir(TierDir(i), name);
   tier_blocks_expired_.fetch_add(gone.size(), std::memory_order_relaxed);
-  options_.logger->info("msg=\"dropped tier blocks\" blocks={}", gone.size());
+  base::Info(options_.logger, "dropped tier blocks", "blocks", gone.size());
   return absl::OkStatus();
 }
 

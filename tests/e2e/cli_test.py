@@ -1,13 +1,16 @@
 """End-to-end tests of the command line: help, version, setting precedence (flag > ESPY_* env >
---config YAML > default), and how bad settings, config files and data dirs are reported."""
+--config YAML > default), how bad settings, config files and data dirs are reported, the
+generated configuration reference, and the log lines (logfmt or JSON) on stderr."""
 
+import difflib
+import json
 import os
 import re
 import sys
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from espy_server import EspyServer, EspyTestCase, ServerError  # noqa: E402
+from espy_server import REPO_ROOT, EspyServer, EspyTestCase, ServerError  # noqa: E402
 
 SETTINGS = ["listen", "data-dir", "fsync", "retention", "downsampling", "graphite-listen",
             "log-level", "access-log", "threads", "max-body-size", "idle-timeout", "io-timeout"]
@@ -46,6 +49,198 @@ class HelpTest(EspyTestCase):
         r = self.run_espy("serve", "--no-such-flag", "--listen", "127.0.0.1:0")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("--no-such-flag", r.stderr)
+
+
+class HelpCommandTest(EspyTestCase):
+    def test_help_command_prints_what_dash_dash_help_prints(self):
+        for words in ([], ["serve"], ["check-config"], ["probe"], ["config"],
+                      ["config", "reference"]):
+            with self.subTest(words):
+                want = self.run_espy(*words, "--help")
+                got = self.run_espy("help", *words)
+                self.assertEqual(got.returncode, 0, got.stderr)
+                self.assertEqual(got.stdout, want.stdout)
+                self.assertIn("Usage: ", got.stdout)
+
+    def test_help_for_an_unknown_command_names_it(self):
+        r = self.run_espy("help", "serv")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('no command "serv"', r.stderr)
+
+    def test_every_flag_has_its_real_type(self):
+        out = self.run_espy("serve", "--help").stdout
+        self.assertNotIn(" TEXT", out)
+        for flag, kind in [("listen", "HOST:PORT"), ("data-dir", "PATH"), ("config", "PATH"),
+                           ("retention", "DURATION"), ("io-timeout", "DURATION"),
+                           ("threads", "INT"), ("max-series", "INT"),
+                           ("access-log", "BOOL"), ("enable-admin-api", "BOOL"),
+                           ("max-body-size", "BYTES"), ("query-cache-size", "BYTES"),
+                           ("graphite-listen", "HOST:PORT"), ("fsync", "batch|always|never"),
+                           ("log-level", "debug|info|warn|error"), ("log-format", "logfmt|json"),
+                           ("downsampling", "TIERS")]:
+            with self.subTest(flag):
+                self.assertRegex(out, rf"--{flag} {re.escape(kind)}\s")
+        for words in (["probe"], ["check-config"]):
+            self.assertNotIn(" TEXT", self.run_espy(*words, "--help").stdout, words)
+
+    def test_serve_help_describes_the_config_file_and_its_sections(self):
+        out = self.run_espy("serve", "--help").stdout
+        self.assertIn("Config file (--config FILE)", out)
+        self.assertRegex(out, r"\n  probes: +website")
+        self.assertRegex(out, r"\n  collectors: +JSON APIs")
+        self.assertIn("docs/configuration.md", out)
+
+
+class ConfigReferenceTest(EspyTestCase):
+    """docs/configuration.md is what `espy config reference` prints (regenerate it with
+    `make reference`), so the committed reference never disagrees with the code."""
+
+    def reference(self):
+        r = self.run_espy("config", "reference")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout
+
+    def test_committed_reference_matches_the_code(self):
+        path = os.path.join(REPO_ROOT, "docs", "configuration.md")
+        with open(path, encoding="utf-8") as f:
+            committed = f.read()
+        generated = self.reference()
+        if committed != generated:
+            diff = "".join(difflib.unified_diff(
+                committed.splitlines(True), generated.splitlines(True),
+                "docs/configuration.md (committed)", "espy config reference"))
+            self.fail("docs/configuration.md is out of date; run `make reference`:\n" + diff)
+
+    def test_reference_has_every_flag_of_serve_help(self):
+        flags = set(re.findall(r"^\s+--([a-z-]+)", self.run_espy("serve", "--help").stdout,
+                               re.M)) - {"help"}
+        self.assertGreaterEqual(len(flags), 20)
+        ref = self.reference()
+        for flag in flags:
+            with self.subTest(flag):
+                env = "ESPY_" + flag.upper().replace("-", "_")
+                self.assertRegex(ref, rf"\n\| `--{flag}` \| `{env}` \|")
+
+    def test_reference_example_is_a_valid_config_file(self):
+        [example] = re.findall(r"```yaml\n(.*?)```", self.reference(), re.S)
+        path = os.path.join(self.tmpdir(), "example.yaml")
+        with open(path, "w") as f:
+            f.write(example)
+        r = self.run_espy("check-config", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+
+# A strict logfmt line: key=value pairs split by one space; a bare value has no space, '=', '"'
+# or control character; a quoted one escapes '"', '\\' and control characters.
+_LOGFMT_PAIR = re.compile(r'([^\s="]+)=(?:"((?:[^"\\\x00-\x1f]|\\["\\nrt]|\\u00[0-9a-f]{2})*)"'
+                          r'|([^\s="\x00-\x1f]+))(?: |$)')
+_UNESCAPE = {'"': '"', "\\": "\\", "n": "\n", "r": "\r", "t": "\t"}
+LEVELS = {"debug", "info", "warn", "error"}
+
+
+def parse_logfmt(line):
+    """The fields of one logfmt line as a dict; ValueError if the line is not strict logfmt."""
+    fields, pos = {}, 0
+    while pos < len(line):
+        m = _LOGFMT_PAIR.match(line, pos)
+        if not m:
+            raise ValueError(f"not logfmt at column {pos}: {line!r}")
+        key, quoted, bare = m.groups()
+        if key in fields:
+            raise ValueError(f"repeated key {key}: {line!r}")
+        if quoted is None:
+            fields[key] = bare
+        else:
+            fields[key] = re.sub(r"\\(u00([0-9a-f]{2})|.)",
+                                 lambda e: chr(int(e.group(2), 16)) if e.group(2)
+                                 else _UNESCAPE[e.group(1)], quoted)
+        pos = m.end()
+    if not line or line.endswith(" "):
+        raise ValueError(f"empty line or trailing space: {line!r}")
+    return fields
+
+
+class LogFormatTest(EspyTestCase):
+    """Every line the server writes to stderr parses (logfmt by a strict parser, JSON by
+    json.loads) and has ts, level, component and msg, with levels named as --log-level names
+    them. The runs cover a config error quoting the user's text, access-log lines with quotes
+    in the target, and a restart after kill -9 (the WAL's preallocated tail)."""
+
+    BAD_PROBE = 'probes:\n  - name: x\n    url: "ftp://a b/\\"q\\""\n'
+
+    def lines_of_runs(self, *fmt_args):
+        """The stderr lines of: a start refused for a bad probe, a server killed with -9 after a
+        write and a quoted request, and its restart, all with `fmt_args`."""
+        tmp = self.tmpdir()
+        bad = os.path.join(tmp, "bad.yaml")
+        with open(bad, "w") as f:
+            f.write(self.BAD_PROBE)
+        r = self.run_espy("serve", "--listen", "127.0.0.1:0", "--data-dir",
+                          os.path.join(tmp, "bad"), "--config", bad, *fmt_args)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = r.stderr.splitlines()
+        srv = self.server("--access-log", "true", *fmt_args)
+        self.assertEqual(srv.post_metrics({"name": "cpu", "value": 1})[0], 202)
+        srv.request("GET", '/v1/metrics?name="quoted%20name"=x')  # any status: logged
+        # The access line is written after the answer: wait for it before the kill.
+        self.assertIsNotNone(srv.stderr.wait_for(re.compile("quoted%20name"), 30))
+        srv.kill()
+        srv.start()
+        srv.stop()
+        for text in srv.logs:
+            lines += text.splitlines()
+        return lines
+
+    def check_line(self, fields, line):
+        for key in ("ts", "level", "component", "msg"):
+            self.assertIn(key, fields, line)
+        self.assertRegex(fields["ts"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$", line)
+        self.assertIn(fields["level"], LEVELS, line)
+
+    def check_runs(self, parsed):
+        by_msg = {}
+        for fields in parsed:
+            by_msg.setdefault(fields["msg"], []).append(fields)
+        [refused] = by_msg["bad configuration"]
+        self.assertEqual(refused["level"], "error")
+        self.assertIn('probes[0] "x": url: want an http:// or https:// URL with a host, '
+                      'got "ftp://a b/"q""', refused["err"])
+        access = [f for f in by_msg["access"] if f["target"].startswith("/v1/metrics?")]
+        self.assertEqual([f["target"] for f in access], ['/v1/metrics?name="quoted%20name"=x'])
+        # kill -9 leaves the WAL's reserved tail: said at info, not as a torn write.
+        [tail] = by_msg["wal: dropped the unused preallocated tail of the last segment"]
+        self.assertEqual(tail["level"], "info")
+        self.assertEqual([f["msg"] for f in parsed if f["level"] == "warn"], [])
+
+    def test_logfmt_lines_are_strict_logfmt(self):
+        lines = self.lines_of_runs()
+        parsed = []
+        for line in lines:
+            fields = parse_logfmt(line)
+            self.check_line(fields, line)
+            self.assertTrue(line.startswith(f"ts={fields['ts']} level={fields['level']} "), line)
+            parsed.append(fields)
+        self.check_runs(parsed)
+
+    def test_json_lines_are_one_object_each(self):
+        lines = self.lines_of_runs("--log-format", "json")
+        parsed = []
+        for line in lines:
+            fields = json.loads(line)
+            self.assertIsInstance(fields, dict, line)
+            self.assertTrue(all(isinstance(v, str) for v in fields.values()), line)
+            self.check_line(fields, line)
+            parsed.append(fields)
+        self.check_runs(parsed)
+
+    def test_log_format_from_env_and_bad_value(self):
+        srv = self.server(env={"ESPY_LOG_FORMAT": "json"})
+        srv.stop()
+        self.assertTrue(all(json.loads(l) for l in srv.log_text().splitlines()))
+        r = self.run_espy("serve", "--log-format", "text", "--listen", "127.0.0.1:0",
+                          "--data-dir", os.path.join(self.tmpdir(), "d"))
+        self.assertEqual(r.returncode, 2)
+        self.assertIn('--log-format: want logfmt or json, got "text"', r.stderr)
 
 
 class PrecedenceTest(EspyTestCase):

@@ -11,7 +11,7 @@ The binary comes from $ESPY_BIN (CTest sets it), else build/espy at the reposito
 server gets its own temporary data dir unless one is given; processes and temporary dirs are
 always cleaned up, also when a test fails (EspyTestCase registers the cleanups, and an atexit hook
 kills anything still running). The server's stderr is read by a thread into `log_lines`; start()
-waits for its `msg=listening address=HOST:PORT` line (never sleeps).
+waits for its `msg=listening address=HOST:PORT` line, or the same in JSON (never sleeps).
 
 Not thread-safe as an object (start/stop/kill from one thread); request() and the other HTTP
 helpers open their own connection per call and may be used from many threads at once.
@@ -37,7 +37,8 @@ STOP_TIMEOUT = 30.0  # seconds for a SIGTERM'd server to exit
 HTTP_TIMEOUT = 60.0  # seconds for one request
 README_ADDRESS = "127.0.0.1:5000"  # the address README examples use
 
-_LISTENING = re.compile(r"msg=listening address=(\S+):(\d+)")
+# The listening line in either --log-format: logfmt or JSON.
+_LISTENING = re.compile(r'(?:msg=listening address=|"msg":"listening","address":")([^\s"]+):(\d+)')
 _live = set()  # processes not yet reaped, killed at exit as a last resort
 
 

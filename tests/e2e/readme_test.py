@@ -21,9 +21,19 @@ README = os.path.join(os.path.dirname(__file__), "..", "..", "README.md")
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)
 
 
+# YAML for other programs (Prometheus, Grafana) opens with a comment naming its file.
+OTHER_PROGRAMS_YAML = re.compile(r"# (prometheus\.yml|grafana/\S+\.yaml)\n")
+
+
 def readme_blocks():
     with open(README, encoding="utf-8") as f:
         return [(m.group(1), m.group(2)) for m in BLOCK.finditer(f.read())]
+
+
+def espy_yaml_blocks():
+    """The YAML examples that are Espy config files."""
+    return [body for kind, body in readme_blocks()
+            if kind == "yaml" and not OTHER_PROGRAMS_YAML.match(body)]
 
 
 class ReadmeTest(unittest.TestCase):
@@ -38,7 +48,7 @@ class ReadmeTest(unittest.TestCase):
                 self.assertEqual(json.loads(want), json.loads(got), f"example:\n{snippet}")
 
     def test_yaml_examples_pass_check_config(self):
-        yamls = [body for kind, body in readme_blocks() if kind == "yaml"]
+        yamls = espy_yaml_blocks()
         self.assertGreaterEqual(len(yamls), 2, "README lost its config examples")
         with tempfile.TemporaryDirectory() as tmp:
             for i, body in enumerate(yamls):
@@ -50,8 +60,7 @@ class ReadmeTest(unittest.TestCase):
                 self.assertEqual(r.returncode, 0, f"{r.stderr}\n{body}")
 
     def test_collectors_example_reads_the_shapes_it_shows(self):
-        [example] = [body for kind, body in readme_blocks()
-                     if kind == "yaml" and "collectors:" in body]
+        [example] = [body for body in espy_yaml_blocks() if "collectors:" in body]
         with ProbeTargets() as targets, tempfile.TemporaryDirectory() as tmp:
             # The example's public APIs are replaced by local servers of the same shapes;
             # probes are left out (their hosts do not resolve here).

@@ -124,7 +124,8 @@ absl::Status ReplaySegment(const std::string& dir, uint64_t number, bool last,
   bool regular = false;
   ESPY_RETURN_IF_ERROR(segment.Open(path, &regular));
   if (!regular) {
-    logger->warn("wal skipping non-file segment dir={} segment={}", dir, name);
+    base::Warn(logger, "wal: skipping a segment that is not a regular file", "dir", dir, "segment",
+               name);
     return absl::OkStatus();
   }
   ++stats->segments;
@@ -164,17 +165,24 @@ absl::Status ReplaySegment(const std::string& dir, uint64_t number, bool last,
   if (last) {
     // Bytes after the last good record of the newest segment were never
     // synced (every older segment was closed with an fdatasync), so they are
-    // a write cut short by a crash: unacknowledged, safe to drop.
-    logger->warn("wal truncating torn tail dir={} segment={} offset={} bytes={} reason=\"{}\"", dir,
-                 name, pos, bad, reason);
+    // unacknowledged and safe to drop. All zeros is the space the writer
+    // reserved ahead with fallocate, left whole by any stop without a clean
+    // close: normal, so info. Anything else is a write cut short by a crash.
+    if (std::all_of(data + pos, data + size, [](char c) { return c == 0; })) {
+      base::Info(logger, "wal: dropped the unused preallocated tail of the last segment", "dir",
+                 dir, "segment", name, "offset", pos, "bytes", bad);
+    } else {
+      base::Warn(logger,
+                 "wal: dropped a torn record at the end of the last segment (a write cut short, "
+                 "never acknowledged)",
+                 "dir", dir, "segment", name, "offset", pos, "bytes", bad, "reason", reason);
+    }
     segment.Close();
     ESPY_RETURN_IF_ERROR(TruncateFile(path, pos));
     stats->torn_bytes_truncated += bad;
   } else {
-    logger->error(
-        "wal corruption, skipping rest of segment dir={} segment={} offset={} bytes_skipped={} "
-        "reason=\"{}\"",
-        dir, name, pos, bad, reason);
+    base::Error(logger, "wal: corrupt record, skipping the rest of the segment", "dir", dir,
+                "segment", name, "offset", pos, "bytes_skipped", bad, "reason", reason);
     stats->corrupt_bytes_skipped += bad;
   }
   return absl::OkStatus();
@@ -226,11 +234,12 @@ absl::StatusOr<ReplayStats> Replay(const std::string& dir, const base::Logger& l
   }
   const auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  logger->info(
-      "wal replayed dir={} segments={} records={} bytes={} corrupt_bytes_skipped={} "
-      "torn_bytes_truncated={} duration_ms={:.1f}",
-      dir, stats.segments, stats.records, stats.bytes, stats.corrupt_bytes_skipped,
-      stats.torn_bytes_truncated, elapsed.count());
+  // tail_bytes_dropped: the reserved zeros and any torn record after the
+  // last good one, which the lines above tell apart.
+  base::Info(logger, "wal replayed", "dir", dir, "segments", stats.segments, "records",
+             stats.records, "bytes", stats.bytes, "corrupt_bytes_skipped",
+             stats.corrupt_bytes_skipped, "tail_bytes_dropped", stats.torn_bytes_truncated,
+             "duration_ms", fmt::format("{:.1f}", elapsed.count()));
   return stats;
 }
 

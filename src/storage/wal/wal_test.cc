@@ -28,6 +28,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 // A payload that differs per index and size, so misordered or mixed-up
 // records are caught.
@@ -319,7 +320,9 @@ TEST_F(WalTest, TrailingZerosFromPreallocationAreTruncated) {
   EXPECT_EQ((std::vector<std::string>{"a", "b"}), got);
   EXPECT_EQ(4096u, stats.torn_bytes_truncated);
   EXPECT_EQ(size, FileSize(1));
-  EXPECT_THAT(log_.str(), HasSubstr("zero bytes"));
+  // The normal reserved tail, not a torn write: said at info, in words.
+  EXPECT_THAT(log_.str(), HasSubstr("[info] msg=\"wal: dropped the unused preallocated tail"));
+  EXPECT_THAT(log_.str(), Not(HasSubstr("[warning]")));
 }
 
 TEST_F(WalTest, OpenSegmentIsReservedAheadAndCutToItsRecordsOnClose) {
@@ -364,7 +367,8 @@ TEST_F(WalTest, CrashWithReservedSpaceLosesNoSyncedRecord) {
   EXPECT_EQ((std::vector<std::string>{"a", "b"}), got);
   EXPECT_EQ(2 * kHeaderBytes + 2, FileSize(1));
   EXPECT_EQ((uint64_t{1} << 16) - FileSize(1), stats.torn_bytes_truncated);
-  EXPECT_THAT(log_.str(), HasSubstr("zero bytes (preallocated"));
+  EXPECT_THAT(log_.str(), HasSubstr("[info] msg=\"wal: dropped the unused preallocated tail"));
+  EXPECT_THAT(log_.str(), Not(HasSubstr("[warning]")));
 }
 
 TEST_F(WalTest, FullSegmentsKeepNoReservedSpace) {

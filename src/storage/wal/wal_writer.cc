@@ -84,7 +84,8 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const WalOptions& opt
     }
   }
   ESPY_RETURN_IF_ERROR(writer->OpenSegment(number, reuse));
-  options.logger->info("wal writer opened dir={} segment={}", options.dir, SegmentFileName(number));
+  base::Info(options.logger, "wal writer opened", "dir", options.dir, "segment",
+             SegmentFileName(number));
   return writer;
 }
 
@@ -95,7 +96,7 @@ WalWriter::~WalWriter() {
     // Without the cut, the next writer's segment would leave this one, no
     // longer the newest, ending in zeros that replay reports as corruption.
     if (s.ok() && reserved_ > segment_size_) s = Trim();
-    if (!s.ok()) options_.logger->warn("wal close failed: {}", s.ToString());
+    if (!s.ok()) base::Warn(options_.logger, "wal close failed", "err", s.message());
   }
   close(fd_);
 }
@@ -185,8 +186,8 @@ void WalWriter::Reserve(uint64_t end) {
       0) {
     // Not supported here, or no room: the writes that follow grow the file
     // (and meet ENOSPC themselves, with a clear error, if the disk is full).
-    options_.logger->warn("wal preallocation off for segment={}: fallocate: {}",
-                          SegmentFileName(segment_), std::strerror(errno));
+    base::Warn(options_.logger, "wal preallocation off: fallocate failed", "segment",
+               SegmentFileName(segment_), "err", std::strerror(errno));
     can_reserve_ = false;
     return;
   }
