@@ -209,6 +209,8 @@ test('explore offers rate() for a counter', async () => {
     return plot.dataset.points;
   });
   assert.ok(Number(values) > 0);
+  // rate() drops the name: the one series, with no labels, is named by its query.
+  assert.match(await page.textContent('#explore-chart .legend'), /rate\(wb_bytes_sent\[5m\]\)/);
   await page.click('[data-tab="table"]');
   const cells = await page.$$eval('#points-table tbody td.num', (tds) => tds.map((td) => Number(td.textContent)));
   // 600 a minute is 10 a second (newest first; older windows reach back past

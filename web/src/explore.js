@@ -118,7 +118,7 @@ export function renderExplore(view, params) {
       el('div', { class: 'promql-mode toolbar' }, queryInput),
       queryError,
       el('div', { class: 'toolbar range-row', style: 'margin-top:10px' }, presetBar, custom,
-        el('label', { class: 'inline-field' }, 'step', stepInput), run),
+        el('label', { class: 'inline-field', id: 'step-field' }, 'step', stepInput), run),
       status),
     el('div', { class: 'panel' }, tabs, chartBox, tableBox),
   );
@@ -137,6 +137,7 @@ export function renderExplore(view, params) {
     }
     view.querySelector('.metric-mode').style.display = state.mode === 'metric' ? '' : 'none';
     view.querySelector('.promql-mode').style.display = state.mode === 'promql' ? '' : 'none';
+    view.querySelector('#step-field').style.display = state.mode === 'promql' ? '' : 'none';
     if (state.mode === 'metric') queryError.style.display = 'none';
   }
   function setMode(mode) {
@@ -332,6 +333,8 @@ export function renderExplore(view, params) {
       let empty;
       if (state.mode === 'promql') {
         result = await queryRange({ query: state.query, sts, ets, step, signal });
+        // A result without labels (sum(x), a scalar) is named by its query.
+        for (const r of result.series.values()) if (r.key === '{}') r.label = state.query;
         empty = 'No series match this query in this range';
       } else {
         result = await fetchRange({ name: state.name, filters: state.filters, sts, ets, signal });
