@@ -142,6 +142,37 @@ test('explore runs a PromQL query and draws the numbers query_range returns', as
   await context.close();
 });
 
+test('explore keeps the PromQL queries that ran, newest first, and runs one picked again', async () => {
+  const { page, context, errors } = await newPage();
+  await page.goto(`${base}/#/explore`);
+  await page.click('[data-mode="promql"]');
+  assert.equal(await page.isDisabled('#history'), true);
+  for (const q of ['wb_temp', 'max(wb_temp)', 'wb_temp']) {
+    await page.fill('#promql', q);
+    await page.press('#promql', 'Enter');
+    await page.waitForFunction((want) => new URLSearchParams(location.hash.split('?')[1]).get('q') === want &&
+      /points in/.test(document.querySelector('#explore-status').textContent), q);
+  }
+  // A refused query is not kept.
+  await page.fill('#promql', 'max(');
+  await page.press('#promql', 'Enter');
+  await page.waitForSelector('#explore-status.error');
+  // Another page of the same browser has them.
+  const other = await context.newPage();
+  await other.goto(`${base}/#/explore?q=${encodeURIComponent('min(wb_temp)')}&range=1h`);
+  await other.waitForFunction(() => /points in 1 series/.test(document.querySelector('#explore-status')?.textContent));
+  const options = await other.$$eval('#history option', (os) => os.map((o) => o.value));
+  assert.deepEqual(options, ['', 'min(wb_temp)', 'wb_temp', 'max(wb_temp)']);
+  await other.selectOption('#history', 'max(wb_temp)');
+  await other.waitForFunction(() => new URLSearchParams(location.hash.split('?')[1]).get('q') === 'max(wb_temp)');
+  assert.equal(await other.inputValue('#promql'), 'max(wb_temp)');
+  await other.waitForFunction(() => /legend/.test(document.querySelector('#explore-chart .legend')?.className) &&
+    document.querySelector('#explore-chart .legend').textContent.includes('max(wb_temp)'));
+  await other.screenshot({ path: join(OUT, 'explore-history.png'), fullPage: true });
+  assert.deepEqual(errors.filter((e) => !/status of 400 \(Bad Request\)/.test(e)), []);
+  await context.close();
+});
+
 test('explore shows the server\'s error at its position, and says when nothing matches', async () => {
   for (const [theme, viewport, extra] of [['light', undefined, {}], ['dark', PHONE.viewport, PHONE]]) {
     const { page, context, errors } = await newPage(extra, viewport);

@@ -102,7 +102,10 @@ export class SeriesChart {
   // series: array of {key, label, ts: [ms], values: [v]}; ts ascending.
   setSeries(series, { keepZoom = false } = {}) {
     const keys = series.map((s) => s.key);
-    const sameKeys = keys.length === this.keys.length && keys.every((k, i) => k === this.keys[i]);
+    const labels = series.map((s) => s.label ?? s.key);
+    // Same series under the same names: new data for the plot as it is.
+    const sameKeys = keys.length === this.keys.length && keys.every((k, i) => k === this.keys[i]) &&
+      labels.every((l, i) => l === this.labels[i]);
     // Aligned data: the union of timestamps, null where a series has none.
     const all = new Set();
     let points = 0;
@@ -123,7 +126,7 @@ export class SeriesChart {
       data.push(ys);
     }
     this.keys = keys;
-    this.labels = series.map((s) => s.label ?? s.key);
+    this.labels = labels;
     this.data = data;
     this.pointCount = points;
     this.root.dataset.points = String(points);

@@ -32,6 +32,25 @@ function parseStep(text) {
   return used === text.length && total > 0 ? total : null;
 }
 
+// The PromQL queries that ran, newest first, kept in this browser.
+const HISTORY_KEY = 'espy.queryHistory';
+const HISTORY_MAX = 30;
+function loadHistory() {
+  try {
+    const h = JSON.parse(localStorage.getItem(HISTORY_KEY) || '[]');
+    return Array.isArray(h) ? h.filter((q) => typeof q === 'string') : [];
+  } catch {
+    return [];
+  }
+}
+function remember(query) {
+  const h = [query, ...loadHistory().filter((q) => q !== query)].slice(0, HISTORY_MAX);
+  try {
+    localStorage.setItem(HISTORY_KEY, JSON.stringify(h));
+  } catch { /* storage full or disabled: history is a convenience */ }
+  return h;
+}
+
 function formatStep(seconds) {
   if (seconds % 3600 === 0) return `${seconds / 3600}h`;
   if (seconds % 60 === 0) return `${seconds / 60}m`;
@@ -79,6 +98,7 @@ export function renderExplore(view, params) {
     placeholder: 'PromQL, e.g. sum by (instance) (rate(http_requests_total[5m]))  ·  Enter runs, Shift+Enter adds a line',
   });
   queryInput.value = state.query;
+  const historySelect = el('select', { id: 'history', 'aria-label': 'Query history', title: 'Queries run before in this browser' });
   const queryError = el('pre', { id: 'promql-error', class: 'query-error', style: 'display:none' });
   const stepInput = el('input', {
     id: 'step', size: 6, placeholder: 'auto', value: state.step, autocomplete: 'off',
@@ -115,7 +135,7 @@ export function renderExplore(view, params) {
       el('div', { class: 'metric-mode' },
         el('div', { class: 'toolbar' }, nameInput, names, labelSelect, valueInput, values, addFilter, rateButton),
         chips),
-      el('div', { class: 'promql-mode toolbar' }, queryInput),
+      el('div', { class: 'promql-mode toolbar' }, queryInput, historySelect),
       queryError,
       el('div', { class: 'toolbar range-row', style: 'margin-top:10px' }, presetBar, custom,
         el('label', { class: 'inline-field', id: 'step-field' }, 'step', stepInput), run),
@@ -130,6 +150,11 @@ export function renderExplore(view, params) {
       b.classList.toggle('active', b.dataset.range === state.range);
     }
     custom.style.display = state.range === 'custom' ? 'inline-flex' : 'none';
+  }
+  function renderHistory(list = loadHistory()) {
+    historySelect.replaceChildren(el('option', { value: '' }, list.length ? `History (${list.length})` : 'No history yet'),
+      ...list.map((q) => el('option', { value: q }, q.length > 80 ? `${q.slice(0, 79)}…` : q)));
+    historySelect.disabled = list.length === 0;
   }
   function syncMode() {
     for (const b of modeBar.querySelectorAll('button')) {
@@ -235,7 +260,8 @@ export function renderExplore(view, params) {
     const col = Math.max(1, e.position.column);
     queryError.replaceChildren(
       el('span', { class: 'src' }, line), '\n',
-      el('span', { class: 'caret' }, `${' '.repeat(col - 1)}^ ${e.message.replace(/^.*parse error: /, '')}`));
+      el('span', { class: 'caret' }, `${' '.repeat(col - 1)}^`), '\n',
+      el('span', { class: 'msg' }, e.message.replace(/^.*parse error: /, '')));
     queryError.style.display = '';
   }
   async function loadValues() {
@@ -333,6 +359,7 @@ export function renderExplore(view, params) {
       let empty;
       if (state.mode === 'promql') {
         result = await queryRange({ query: state.query, sts, ets, step, signal });
+        renderHistory(remember(state.query));
         // A result without labels (sum(x), a scalar) is named by its query.
         for (const r of result.series.values()) if (r.key === '{}') r.label = state.query;
         empty = 'No series match this query in this range';
@@ -443,6 +470,12 @@ export function renderExplore(view, params) {
   stepInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') show(); });
   valueInput.addEventListener('keydown', (e) => { if (e.key === 'Enter') show(); });
   rateButton.addEventListener('click', showAsRate);
+  historySelect.addEventListener('change', () => {
+    if (!historySelect.value) return;
+    queryInput.value = historySelect.value;
+    historySelect.value = '';
+    show();
+  });
   tabs.addEventListener('click', (e) => {
     const t = e.target.dataset && e.target.dataset.tab;
     if (t) { state.tab = t; syncTabs(); }
@@ -466,6 +499,7 @@ export function renderExplore(view, params) {
     to.value = toLocalInput(state.ets);
   }
   syncRangeButtons();
+  renderHistory();
   syncMode();
   syncTabs();
   renderChips();
