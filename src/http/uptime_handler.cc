@@ -42,7 +42,11 @@ constexpr std::string_view kDurationMetric = "probe_duration_seconds";
 
 struct History {
   std::array<std::optional<double>, kWindowMs.size()> availability;
-  std::vector<std::pair<int64_t, double>> latency;  // (bucket start ms, mean seconds)
+  // (bucket start ms, mean seconds of the checks that succeeded): a failed
+  // check's duration is how long it took to fail (a refused connect, a
+  // timeout), not a latency.
+  std::vector<std::pair<int64_t, double>> latency;
+  std::vector<int64_t> down;  // start ms of the buckets holding a failed check
 };
 
 // Calls fn(sample) for every sample with ts in [mint, maxt] of the series
@@ -80,6 +84,12 @@ absl::StatusOr<History> ReadHistory(const storage::head::Head& head, const std::
   History h;
   std::array<double, kWindowMs.size()> sum{};
   std::array<uint64_t, kWindowMs.size()> count{};
+  // The bucket holding `now` is the last of kBuckets aligned buckets.
+  const int64_t first = (now - now % kBucketMs) - (kBuckets - 1) * kBucketMs;
+  // When the latency buckets' checks failed (a check stamps its success and
+  // its duration with the same ts).
+  absl::flat_hash_set<int64_t> failed;
+  std::vector<bool> bucket_down(kBuckets, false);
   // Windows are (now - w, now]: a window of 24 h holds 24 h of samples.
   absl::Status s = ForEachSample(head, kSuccessMetric, probe, now - kWindowMs.back() + 1, now,
                                  [&](const model::Sample& sample) {
@@ -89,17 +99,20 @@ absl::StatusOr<History> ReadHistory(const storage::head::Head& head, const std::
                                        ++count[i];
                                      }
                                    }
+                                   if (sample.ts >= first && sample.value == 0) {
+                                     failed.insert(sample.ts);
+                                     bucket_down[(sample.ts - first) / kBucketMs] = true;
+                                   }
                                  });
   if (!s.ok()) return s;
   for (size_t i = 0; i < kWindowMs.size(); ++i) {
     if (count[i] > 0) h.availability[i] = sum[i] / static_cast<double>(count[i]);
   }
 
-  // The bucket holding `now` is the last of kBuckets aligned buckets.
-  const int64_t first = (now - now % kBucketMs) - (kBuckets - 1) * kBucketMs;
   std::vector<double> bucket_sum(kBuckets, 0);
   std::vector<uint64_t> bucket_count(kBuckets, 0);
   s = ForEachSample(head, kDurationMetric, probe, first, now, [&](const model::Sample& sample) {
+    if (failed.contains(sample.ts)) return;
     const size_t b = static_cast<size_t>((sample.ts - first) / kBucketMs);
     bucket_sum[b] += sample.value;
     ++bucket_count[b];
@@ -110,6 +123,7 @@ absl::StatusOr<History> ReadHistory(const storage::head::Head& head, const std::
       h.latency.emplace_back(first + static_cast<int64_t>(b) * kBucketMs,
                              bucket_sum[b] / static_cast<double>(bucket_count[b]));
     }
+    if (bucket_down[b]) h.down.push_back(first + static_cast<int64_t>(b) * kBucketMs);
   }
   return h;
 }
@@ -186,6 +200,11 @@ void AppendTarget(const probe::TargetStatus& t, const History& h, int64_t now, b
     fmt::format_to(std::back_inserter(*out), "[{},", h.latency[i].first / 1000);
     AppendNumber(h.latency[i].second, out);
     out->push_back(']');
+  }
+  *out += "],\"down\":[";
+  for (size_t i = 0; i < h.down.size(); ++i) {
+    if (i > 0) out->push_back(',');
+    fmt::format_to(std::back_inserter(*out), "{}", h.down[i] / 1000);
   }
   *out += "]}";
 }

@@ -11,14 +11,16 @@
 //    "interval_seconds": 30, "up": true, "last_check": "2024-05-01T10:00:00.000Z",
 //    "duration_seconds": 0.12, "http_status": 200, "cert_days_left": 41.5,
 //    "error": null, "availability": {"24h": 0.999, "7d": 1, "30d": null},
-//    "latency": [[1714557600, 0.118], ...]}
+//    "latency": [[1714557600, 0.118], ...], "down": [1714561200, ...]}
 // up, last_check, duration_seconds are null before the first check;
 // http_status, cert_days_left and error are null when there is none.
 // availability is the mean of the stored probe_success samples of the
 // probe's series in each window ending now (null: no samples); latency is
-// the mean probe_duration_seconds per 5-minute bucket (aligned to the epoch,
-// stamped with the bucket's start in epoch seconds) over the last 24 h,
-// buckets without samples left out.
+// the mean probe_duration_seconds of the checks that succeeded (probe_success
+// 1 at the same ts) per 5-minute bucket (aligned to the epoch, stamped with
+// the bucket's start in epoch seconds) over the last 24 h, buckets without
+// such checks left out; down lists the starts of the buckets of those 24 h in
+// which a check failed.
 #pragma once
 
 #include <cstdint>

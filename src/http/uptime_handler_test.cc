@@ -264,6 +264,28 @@ TEST_F(UptimeHandlerTest, LatencyIsAveragedIntoFiveMinuteBucketsOfTheLastDay) {
   EXPECT_THAT(Num(lat[2].at(1)), DoubleNear(0.2, 1e-12));
 }
 
+TEST_F(UptimeHandlerTest, LatencyLeavesOutFailedChecksWhoseBucketsAreDown) {
+  targets_ = {Checked("web", false)};
+  const int64_t last = kNow - kNow % kBucket;
+  const int64_t b1 = last - 10 * kBucket;  // up, then refused: latency of the up check only
+  const int64_t b2 = last - 5 * kBucket;   // refused only: no latency, down
+  Store("probe_success", "web",
+        {{b1 + 1000, 1}, {b1 + 31'000, 0}, {b2 + 1000, 0}, {last + 1000, 1}});
+  Store("probe_duration_seconds", "web",
+        {{b1 + 1000, 0.2}, {b1 + 31'000, 0.0004}, {b2 + 1000, 0.0003}, {last + 1000, 0.3}});
+  json::object o = One();
+  json::array lat = o.at("latency").as_array();
+  ASSERT_EQ(2u, lat.size()) << json::serialize(lat);
+  EXPECT_EQ(b1 / 1000, Num(lat[0].at(0)));
+  EXPECT_EQ(0.2, Num(lat[0].at(1)));
+  EXPECT_EQ(last / 1000, Num(lat[1].at(0)));
+  EXPECT_EQ(0.3, Num(lat[1].at(1)));
+  json::array down = o.at("down").as_array();
+  ASSERT_EQ(2u, down.size()) << json::serialize(down);
+  EXPECT_EQ(b1 / 1000, Num(down[0]));
+  EXPECT_EQ(b2 / 1000, Num(down[1]));
+}
+
 // Long blocks: 31 days in a few blocks rather than 372 two-hour ones.
 class UptimeHandlerBlocksTest : public UptimeHandlerTest {
  protected:
@@ -288,8 +310,14 @@ TEST_F(UptimeHandlerBlocksTest, LatencyHasAtMost288BucketsAndThirtyDaysReadAcros
 
   json::object o = One();
   json::array lat = o.at("latency").as_array();
-  EXPECT_EQ(288u, lat.size());
+  json::array down = o.at("down").as_array();
+  // Minutes 0-9 of each hour fill two buckets with failed checks only: no
+  // latency there, and down; the other ten buckets of the hour are up.
+  EXPECT_EQ(240u, lat.size());
+  EXPECT_EQ(48u, down.size());
   for (const json::value& p : lat) EXPECT_EQ(0.125, Num(p.at(1)));
+  for (const json::value& d : down)
+    EXPECT_LT(static_cast<int64_t>(Num(d)) * 1000 % kHour, 10 * kMinute);
   const json::object& av = o.at("availability").as_object();
   EXPECT_THAT(Num(av.at("24h")), DoubleNear(50.0 / 60, 1e-9));
   EXPECT_THAT(Num(av.at("7d")), DoubleNear(50.0 / 60, 1e-9));
@@ -313,11 +341,13 @@ TEST_F(UptimeHandlerTest, PublicViewHidesTargetsErrorsAndInternals) {
   ASSERT_EQ(2u, a.size());
   std::vector<std::string> keys;
   for (const auto& kv : a[0].as_object()) keys.emplace_back(kv.key());
-  EXPECT_THAT(keys, UnorderedElementsAre("name", "up", "last_check", "availability", "latency"));
+  EXPECT_THAT(keys,
+              UnorderedElementsAre("name", "up", "last_check", "availability", "latency", "down"));
   EXPECT_EQ("api", a[0].at("name").as_string());
   EXPECT_EQ(false, a[0].at("up").as_bool());
   EXPECT_EQ(0, Num(a[0].at("availability").at("24h")));
-  EXPECT_EQ(1u, a[0].at("latency").as_array().size());
+  EXPECT_EQ(0u, a[0].at("latency").as_array().size());  // the check failed
+  EXPECT_EQ(1u, a[0].at("down").as_array().size());
   EXPECT_EQ(true, a[1].at("up").as_bool());
 }
 

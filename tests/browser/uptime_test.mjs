@@ -128,6 +128,25 @@ function latency(nowS, ms, { jitter = 0.25, gapFrom = -1, gapTo = -1 } = {}) {
   return out;
 }
 
+// The starts of buckets [from, to) of the same 24 h.
+function downBuckets(nowS, from, to) {
+  const end = Math.floor(nowS / 300) * 300;
+  const out = [];
+  for (let i = from; i < to; i++) out.push(end - (287 - i) * 300);
+  return out;
+}
+
+// The colour the chart drew halfway up the plot, in the middle of the
+// bucket starting at `t` (unix seconds): [r, g, b, a].
+function pixelAt(page, selector, t) {
+  return page.evaluate(([sel, ts]) => {
+    const u = document.querySelector(sel).__plot;
+    const x = Math.round(u.valToPos(ts + 150, 'x', true));
+    const y = Math.round(u.bbox.top + u.bbox.height * 0.1);
+    return [...u.ctx.getImageData(x, y, 1, 1).data];
+  }, [selector, t]);
+}
+
 function fixtures(now = Date.now()) {
   const nowS = now / 1000;
   const ago = (s) => new Date(now - s * 1000).toISOString();
@@ -137,7 +156,10 @@ function fixtures(now = Date.now()) {
       up: false, last_check: ago(12), duration_seconds: 0.412, http_status: 503, cert_days_left: null,
       error: 'HTTP 503 Service Unavailable from 10.20.0.7:8080 (want 2xx)',
       availability: { '24h': 0.9583, '7d': 0.99404, '30d': 0.99861 },
+      // Down from bucket 250 to 262: no latency there (the server leaves
+      // failed checks out), and those buckets are listed as down.
       latency: latency(nowS, 180, { jitter: 0.4, gapFrom: 250, gapTo: 262 }),
+      down: downBuckets(nowS, 250, 262),
     },
     {
       name: 'database', kind: 'tcp', target: 'db.internal:5432', interval_seconds: 15,
@@ -155,7 +177,7 @@ function fixtures(now = Date.now()) {
       error: null, availability: { '24h': null, '7d': null, '30d': null }, latency: [],
     },
   ];
-  const pub = full.map(({ name, up, last_check, availability, latency: l }) => ({ name, up, last_check, availability, latency: l }));
+  const pub = full.map(({ name, up, last_check, availability, latency: l, down = [] }) => ({ name, up, last_check, availability, latency: l, down }));
   return { full, pub };
 }
 
@@ -208,6 +230,14 @@ test('uptime page shows each check with state, latency chart, availability, cert
   assert.equal(await page.locator('#uptime-list .probe canvas').count(), 4);
   assert.equal(await home.locator('.latency-chart').getAttribute('data-points'), '288');
   assert.equal(await api.locator('.latency-chart').getAttribute('data-points'), '276');
+  // The down period is shaded (red under the missing line), the rest is not.
+  const apiDown = fixtures().full[0].down;
+  assert.equal(await api.locator('.latency-chart').getAttribute('data-down'), String(apiDown.length));
+  const shaded = await pixelAt(page, '.probe[data-name="checkout-api"] .latency-chart', apiDown[5]);
+  assert.ok(shaded[3] > 0 && shaded[0] > shaded[1] + 20 && shaded[0] > shaded[2] + 20, `not shaded: ${shaded}`);
+  const clear = await pixelAt(page, '.probe[data-name="checkout-api"] .latency-chart', apiDown[0] - 20 * 300);
+  assert.equal(clear[3], 0, `shaded where the check was up: ${clear}`);
+  assert.equal(await home.locator('.latency-chart').getAttribute('data-down'), '0');
   assert.equal(await page.getAttribute('#uptime-public', 'href'), '/status');
   await page.screenshot({ path: join(OUT, 'uptime.png'), fullPage: true });
 
@@ -359,6 +389,15 @@ test('probes of a local website show on the uptime and status pages', async () =
   assert.match(await page.textContent('.probe[data-name="homepage"] .probe-target'), new RegExp(`127\\.0\\.0\\.1:${sitePort}`));
   assert.match(await page.textContent('.probe[data-name="checkout-api"] .probe-error'), /500/);
   await page.waitForFunction(() => Number(document.querySelector('.probe[data-name="homepage"] .latency-chart')?.dataset.points) > 200);
+  // Every 10th stored check of checkout-api failed: its bucket is down and
+  // has no latency (as does the bucket of the engine's own failed checks).
+  const api = (await (await fetch(`${base}/v1/probes`)).json()).find((p) => p.name === 'checkout-api');
+  const failedBuckets = new Set(points.filter((p) => p.name === 'probe_success' && p.probe === 'checkout-api' && p.value === 0 &&
+    p.ts > now - DAY_S + 300).map((p) => Math.floor(p.ts / 300) * 300));
+  for (const t of failedBuckets) assert.ok(api.down.includes(t), `bucket ${t} not down: ${api.down}`);
+  for (const [t] of api.latency) assert.ok(!failedBuckets.has(t), `latency of a failed check at ${t}`);
+  await page.waitForFunction((n) => Number(document.querySelector('.probe[data-name="checkout-api"] .latency-chart')?.dataset.down) >= n,
+    failedBuckets.size);
   await page.screenshot({ path: join(OUT, 'uptime-live.png'), fullPage: true });
 
   await page.goto(`${base}/status`);

@@ -49,6 +49,63 @@ export function seriesKey(obj) {
   return parts.length ? `${obj.name}{${parts.join(',')}}` : obj.name;
 }
 
+// The key of a PromQL result series from its metric object ({__name__, ...labels}):
+// the same selector form as seriesKey, and "{}" for a series with no labels at all.
+export function promSeriesKey(metric) {
+  const { __name__: name, ...labels } = metric;
+  const parts = Object.keys(labels).sort().map((k) => `${promLabelName(k)}=${quote(labels[k])}`);
+  if (name && !LEGACY_METRIC.test(name)) return `{${[quote(name), ...parts].join(',')}}`;
+  return `${name || ''}{${parts.join(',')}}`.replace(/^(.+)\{\}$/, '$1');
+}
+
+// A PromQL selector for a metric and label filters: name{k="v",...}.
+export function promSelector(name, filters = []) {
+  const parts = filters.map(([k, v]) => `${promLabelName(k)}=${quote(v)}`);
+  if (!LEGACY_METRIC.test(name)) return `{${[quote(name), ...parts].join(',')}}`;
+  return parts.length ? `${name}{${parts.join(',')}}` : name;
+}
+
+// POST /api/v1/query_range. Returns {series: Map(key -> {key, name, labels, ts[], values[]}),
+// points}; a query the server refuses throws an Error whose message is the server's,
+// with .position = {line, column} when the message names one ("1:7: parse error: ...").
+export async function queryRange({ query, sts, ets, step, signal }) {
+  const body = new URLSearchParams({
+    query, start: String(sts / 1000), end: String(ets / 1000), step: String(step),
+  });
+  const res = await fetch('/api/v1/query_range', { method: 'POST', body, signal });
+  const text = await res.text();
+  let json = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new Error(`/api/v1/query_range answered ${res.status} with non-JSON`);
+  }
+  if (json.status !== 'success') {
+    const err = new Error(json.error || `HTTP ${res.status}`);
+    const m = /(\d+):(\d+): parse error/.exec(json.error || '');
+    if (m) err.position = { line: Number(m[1]), column: Number(m[2]) };
+    throw err;
+  }
+  const { resultType, result } = json.data;
+  const rows = resultType === 'matrix' ? result
+    : resultType === 'vector' ? result.map((r) => ({ metric: r.metric, values: [r.value] }))
+      : [{ metric: {}, values: [result] }]; // scalar or string
+  const series = new Map();
+  let points = 0;
+  for (const r of rows) {
+    const key = promSeriesKey(r.metric);
+    const { __name__: name = '', ...labels } = r.metric;
+    const s = { key, name, labels, ts: [], values: [] };
+    for (const [t, v] of r.values) {
+      s.ts.push(Math.round(t * 1000));
+      s.values.push(parseValue(v));
+    }
+    points += s.ts.length;
+    series.set(key, s);
+  }
+  return { series, points, truncated: false };
+}
+
 export function parseValue(v) {
   if (typeof v === 'number') return v;
   if (v === 'NaN') return NaN;

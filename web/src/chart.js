@@ -23,6 +23,33 @@ function cssVar(name) {
 
 const LEGEND_MAX = 300;
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const pad2 = (n) => String(n).padStart(2, '0');
+
+// Time-axis labels in 24 h time: seconds only when ticks are under a minute
+// apart, and the date (on a second line) at the first tick and wherever the
+// day changes; whole days are shown as dates alone.
+export function timeTicks(u, splits, axisIdx, space, incr) {
+  let prevDay = null;
+  return splits.map((v) => {
+    const d = new Date(v * 1000);
+    const day = `${MONTHS[d.getMonth()]} ${d.getDate()}`;
+    if (incr >= 86400) return day;
+    const time = `${pad2(d.getHours())}:${pad2(d.getMinutes())}${incr < 60 ? `:${pad2(d.getSeconds())}` : ''}`;
+    const label = day !== prevDay ? `${time}\n${day}` : time;
+    prevDay = day;
+    return label;
+  });
+}
+
+// The least room between two time ticks: the widest label ("00:00:00" or
+// "00:00") plus a gap, so that labels never run into each other however
+// narrow the chart. Ticks under a minute apart only happen on short spans.
+export function timeTickSpace(u, axisIdx, min, max, plotDim) {
+  const secondsShown = (max - min) / (plotDim / 60) < 60;
+  return secondsShown ? 76 : 50;
+}
+
 export class SeriesChart {
   // opts: {height, emptyText, xRange: () => [minMs, maxMs] (default: the data's)}
   constructor(container, opts = {}) {
@@ -59,6 +86,11 @@ export class SeriesChart {
     this.plot = null;
   }
 
+  // What the empty chart says (kept until changed again).
+  setEmptyText(text) {
+    if (text) this.empty.textContent = text;
+  }
+
   width() {
     return Math.max(200, this.root.clientWidth || this.root.parentElement.clientWidth || 600);
   }
@@ -70,7 +102,10 @@ export class SeriesChart {
   // series: array of {key, label, ts: [ms], values: [v]}; ts ascending.
   setSeries(series, { keepZoom = false } = {}) {
     const keys = series.map((s) => s.key);
-    const sameKeys = keys.length === this.keys.length && keys.every((k, i) => k === this.keys[i]);
+    const labels = series.map((s) => s.label ?? s.key);
+    // Same series under the same names: new data for the plot as it is.
+    const sameKeys = keys.length === this.keys.length && keys.every((k, i) => k === this.keys[i]) &&
+      labels.every((l, i) => l === this.labels[i]);
     // Aligned data: the union of timestamps, null where a series has none.
     const all = new Set();
     let points = 0;
@@ -91,7 +126,7 @@ export class SeriesChart {
       data.push(ys);
     }
     this.keys = keys;
-    this.labels = series.map((s) => s.label ?? s.key);
+    this.labels = labels;
     this.data = data;
     this.pointCount = points;
     this.root.dataset.points = String(points);
@@ -135,7 +170,7 @@ export class SeriesChart {
           ? { time: true, range: () => this.opts.xRange().map((t) => t / 1000) }
           : { time: true },
       },
-      axes: [axis, { ...axis, size: 60, values: (u, vals) => vals.map(formatNumber) }],
+      axes: [{ ...axis, space: timeTickSpace, values: timeTicks, size: 46 }, { ...axis, size: 60, values: (u, vals) => vals.map(formatNumber) }],
       series: [
         {},
         ...this.keys.map((k, i) => ({
@@ -152,6 +187,8 @@ export class SeriesChart {
       },
     };
     this.plot = new uPlot(opts, this.data, this.root);
+    // The plot, for tests that check where uPlot put its axis labels.
+    this.root.__plot = this.plot;
     this.plot.over.addEventListener('mouseleave', () => {
       this.tooltip.style.display = 'none';
       this.updateLegendValues(null);

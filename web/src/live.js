@@ -50,7 +50,14 @@ export function renderLive(view, params) {
 
   let windowMs = (WINDOWS.find(([l]) => l === params.get('window')) || WINDOWS[1])[1];
   const series = new Map(); // key -> {key, label, ts[], values[], count, last}
-  const arrivals = []; // [time, n] of recent messages, for the rate
+  // [time, n] of recent live points, for the rate. The points the server
+  // catches up on after (re)subscribing are stored ones, not new: the first
+  // `backfilled` points of a subscription are left out.
+  const arrivals = [];
+  let received = 0; // points received since the current subscription began
+  let backfilled = null; // null until the server says how many it caught up on
+  let uncounted = []; // [time, first index, n] held until `backfilled` is known
+  let ticks = 0;
   let ws = null;
   let lastTs = 0;
   let wanted = null;
@@ -93,29 +100,38 @@ export function renderLive(view, params) {
     setHashParams('live', p);
     stopStream();
     series.clear();
+    arrivals.length = 0;
     lastTs = Date.now() - windowMs;
     wanted = sub;
     closed = false;
     connect();
-    watch.disabled = true;
     stop.disabled = false;
   }
 
   function connect() {
     clearTimeout(retryTimer);
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    ws = new WebSocket(`${proto}//${location.host}/v1/stream`);
+    const sock = new WebSocket(`${proto}//${location.host}/v1/stream`);
+    ws = sock;
     setConn('connecting…', 'warn');
-    ws.onopen = () => {
+    // A socket replaced by a restart may still deliver or close: ignore it.
+    sock.onopen = () => {
+      if (sock !== ws) return;
       retry = 0;
+      received = 0;
+      backfilled = null;
+      uncounted = [];
       setConn('connected', 'good');
       status.className = 'status';
       status.textContent = '';
       // Resume from the newest point seen: the server sends what we missed.
       ws.send(JSON.stringify({ subscribe: { ...wanted, since: new Date(lastTs).toISOString() }, id: 'live' }));
     };
-    ws.onmessage = (ev) => onMessage(JSON.parse(ev.data));
-    ws.onclose = (ev) => {
+    sock.onmessage = (ev) => {
+      if (sock === ws) onMessage(JSON.parse(ev.data));
+    };
+    sock.onclose = (ev) => {
+      if (sock !== ws) return;
       ws = null;
       if (closed) return;
       setConn(`disconnected (${ev.code})`, 'bad');
@@ -127,8 +143,7 @@ export function renderLive(view, params) {
 
   function onMessage(msg) {
     if (Array.isArray(msg)) {
-      const now = performance.now();
-      arrivals.push([now, msg.length]);
+      countArrival(performance.now(), msg.length);
       for (const p of msg) {
         const key = seriesKey(p);
         let s = series.get(key);
@@ -162,9 +177,27 @@ export function renderLive(view, params) {
       setConn('refused', 'bad');
       watch.disabled = false;
       stop.disabled = true;
-    } else if (msg.subscribed !== undefined && msg.backfilled) {
-      status.textContent = `caught up ${msg.backfilled} stored points`;
+    } else if (msg.subscribed !== undefined) {
+      backfilled = msg.backfilled || 0;
+      for (const [t, first, n] of uncounted) tally(t, first, n);
+      uncounted = [];
+      status.textContent = backfilled ? `caught up ${backfilled} stored points` : 'subscribed: waiting for new points';
     }
+  }
+
+  function countArrival(t, n) {
+    tally(t, received, n);
+    received += n;
+  }
+  // Adds the live part of n points received at time t (the first of them
+  // being the subscription's point number `first`) to the rate.
+  function tally(t, first, n) {
+    if (backfilled === null) {
+      uncounted.push([t, first, n]);
+      return;
+    }
+    const live = first + n - Math.max(first, backfilled);
+    if (live > 0) arrivals.push([t, live]);
   }
 
   function schedule() {
@@ -198,6 +231,7 @@ export function renderLive(view, params) {
     const n = arrivals.reduce((a, [, c]) => a + c, 0);
     rate.textContent = `${formatNumber(n / 5)} pts/s`;
     rate.className = `pill ${n ? 'good' : ''}`;
+    rate.dataset.tick = String(++ticks);
     if (series.size) schedule();
   }, 1000);
 

@@ -1,6 +1,8 @@
 // Pieces shared by the Uptime page and the public status page: number
 // formats for checks and a compact 24 h latency chart (uPlot) that follows
-// the theme and shows gaps where no check ran.
+// the theme, shows gaps where no check ran and shades the 5-minute buckets
+// in which a check failed (their latency is left out by the server: how
+// long a refused connect took is no latency).
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 
@@ -91,6 +93,7 @@ export class LatencyChart {
     this.root.append(this.empty, this.tip);
     container.append(this.root);
     this.data = [[], []];
+    this.down = [];
     this.plot = null;
     this.resizer = new ResizeObserver(() => {
       if (this.plot) this.plot.setSize({ width: this.width(), height: this.opts.height });
@@ -111,8 +114,9 @@ export class LatencyChart {
     return Math.max(120, this.root.clientWidth || this.root.parentElement?.clientWidth || 300);
   }
 
-  // latency: [[unix_seconds, seconds], ...] (5-minute bucket starts).
-  setData(latency, nowMs = Date.now()) {
+  // latency: [[unix_seconds, seconds], ...] (5-minute bucket starts);
+  // down: [unix_seconds, ...] starts of the buckets with a failed check.
+  setData(latency, nowMs = Date.now(), down = []) {
     // One x per bucket over the whole day, null where no check ran, so that
     // gaps show as gaps and the x axis always spans 24 h.
     const end = Math.floor(nowMs / 1000 / BUCKET_S) * BUCKET_S;
@@ -126,8 +130,10 @@ export class LatencyChart {
       ys.push(v === undefined || v === null ? null : v * 1000);
     }
     this.data = [xs, ys];
+    this.down = down.filter((t) => t >= start && t <= end);
     this.root.dataset.points = String(latency.length);
-    this.empty.style.display = latency.length ? 'none' : 'flex';
+    this.root.dataset.down = String(this.down.length);
+    this.empty.style.display = latency.length || this.down.length ? 'none' : 'flex';
     if (this.plot) this.plot.setData(this.data);
     else this.rebuild();
   }
@@ -137,6 +143,7 @@ export class LatencyChart {
     const accent = cssVar('--accent') || '#2563eb';
     const muted = cssVar('--muted');
     const grid = cssVar('--grid');
+    const bad = cssVar('--bad') || '#b91c1c';
     const axis = { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { show: false }, font: '11px system-ui, sans-serif' };
     const show = this.opts.axes;
     this.plot = new uPlot(
@@ -163,24 +170,50 @@ export class LatencyChart {
             points: { show: false, size: 4, fill: accent, filter: lonePoints },
           },
         ],
-        hooks: { setCursor: [(u) => this.onCursor(u)] },
+        hooks: {
+          setCursor: [(u) => this.onCursor(u)],
+          // Under the line: a band over each bucket in which a check failed.
+          drawClear: [(u) => this.shadeDown(u, `${bad}38`)],
+        },
       },
       this.data,
       this.root,
     );
+    // The plot, for tests that look at what it drew.
+    this.root.__plot = this.plot;
     this.plot.over.addEventListener('mouseleave', () => {
       this.tip.style.display = 'none';
     });
   }
 
+  shadeDown(u, color) {
+    const { ctx, bbox } = u;
+    ctx.save();
+    ctx.fillStyle = color;
+    for (const t of this.down) {
+      const x0 = Math.round(u.valToPos(t, 'x', true));
+      const x1 = Math.round(u.valToPos(t + BUCKET_S, 'x', true));
+      ctx.fillRect(x0, bbox.top, Math.max(1, x1 - x0), bbox.height);
+    }
+    ctx.restore();
+  }
+
   onCursor(u) {
     const i = u.cursor.idx;
     const v = i === null || i === undefined ? null : u.data[1][i];
-    if (v === null || v === undefined || u.cursor.left < 0) {
+    const down = i !== null && i !== undefined && this.down.includes(u.data[0][i]);
+    if ((v === null || v === undefined) && !down) {
       this.tip.style.display = 'none';
       return;
     }
-    this.tip.textContent = `${clock(u.data[0][i] * 1000)} · ${formatLatency(v / 1000)}`;
+    if (u.cursor.left < 0) {
+      this.tip.style.display = 'none';
+      return;
+    }
+    const parts = [clock(u.data[0][i] * 1000)];
+    if (v !== null && v !== undefined) parts.push(formatLatency(v / 1000));
+    if (down) parts.push('down');
+    this.tip.textContent = parts.join(' · ');
     this.tip.style.display = 'block';
     const left = Math.min(u.cursor.left + u.over.offsetLeft + 10, this.root.clientWidth - this.tip.offsetWidth - 4);
     this.tip.style.left = `${Math.max(0, left)}px`;

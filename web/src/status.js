@@ -36,7 +36,7 @@ class CheckRow {
       el('span', { class: 'muted check-ago', title: c.last_check || '' },
         c.last_check ? `checked ${formatAgo(c.last_check, now)}` : 'not checked yet'));
     this.avails.replaceChildren(...availabilityCells(el, c.availability));
-    this.chart.setData(c.latency || [], now);
+    this.chart.setData(c.latency || [], now, c.down || []);
   }
 
   destroy() {

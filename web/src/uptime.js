@@ -94,7 +94,7 @@ class ProbeCard {
       el('div', { class: 'probe-foot muted' }, `${t.kind === 'tcp' ? 'TCP connect' : 'HTTP check'}${interval}`),
     ];
     this.info.replaceChildren(...parts.filter(Boolean));
-    this.chart.setData(t.latency || [], now);
+    this.chart.setData(t.latency || [], now, t.down || []);
   }
 
   destroy() {
