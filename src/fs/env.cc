@@ -34,7 +34,7 @@ absl::Status CreateDirs(Env* env, const std::string& dir) {
   absl::StatusOr<FileInfo> info = env->Stat(dir);
   if (info.ok()) {
     if (info->is_dir) return absl::OkStatus();
-    return absl::FailedPreconditionError(fmt::format("create directory {}: not a directory", dir));
+    return absl::FailedPreconditionError(fmt::format("create directory {}: Not a directory", dir));
   }
   if (!absl::IsNotFound(info.status())) return info.status();
   const std::string parent = Dirname(dir);

@@ -99,7 +99,9 @@ class Env {
   virtual absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) = 0;
   // Maps a regular file read-only (FailedPrecondition for a directory).
-  virtual absl::StatusOr<std::unique_ptr<MappedRegion>> MapFile(const std::string& path) = 0;
+  // `sequential` hints that it will be read once, front to back (readahead).
+  virtual absl::StatusOr<std::unique_ptr<MappedRegion>> MapFile(const std::string& path,
+                                                                bool sequential = false) = 0;
 
   // NotFound if nothing is at `path`.
   virtual absl::StatusOr<FileInfo> Stat(const std::string& path) = 0;

@@ -224,7 +224,8 @@ absl::StatusOr<std::unique_ptr<RandomAccessFile>> MemEnv::NewRandomAccessFile(
   return std::make_unique<MemRandomAccessFile>((*node)->data);
 }
 
-absl::StatusOr<std::unique_ptr<MappedRegion>> MemEnv::MapFile(const std::string& path) {
+absl::StatusOr<std::unique_ptr<MappedRegion>> MemEnv::MapFile(const std::string& path,
+                                                              bool /*sequential*/) {
   absl::MutexLock lock(&mu_);
   auto node = Lookup(path);
   if (!node.ok()) return node.status();

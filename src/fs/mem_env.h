@@ -34,7 +34,8 @@ class MemEnv final : public Env {
                                                                 OpenMode mode) override;
   absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
       const std::string& path) override;
-  absl::StatusOr<std::unique_ptr<MappedRegion>> MapFile(const std::string& path) override;
+  absl::StatusOr<std::unique_ptr<MappedRegion>> MapFile(const std::string& path,
+                                                        bool sequential) override;
   absl::StatusOr<FileInfo> Stat(const std::string& path) override;
   absl::StatusOr<std::vector<std::string>> ListDir(const std::string& dir) override;
   absl::Status CreateDir(const std::string& dir) override;

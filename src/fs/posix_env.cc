@@ -177,7 +177,8 @@ class PosixEnv final : public Env {
     return std::make_unique<PosixRandomAccessFile>(path, fd);
   }
 
-  absl::StatusOr<std::unique_ptr<MappedRegion>> MapFile(const std::string& path) override {
+  absl::StatusOr<std::unique_ptr<MappedRegion>> MapFile(const std::string& path,
+                                                        bool sequential) override {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) return IoError("open", path, errno);
     struct stat st;
@@ -199,6 +200,7 @@ class PosixEnv final : public Env {
     int err = errno;
     ::close(fd);  // the mapping keeps the file
     if (p == MAP_FAILED) return IoError("mmap", path, err);
+    if (sequential) ::madvise(p, size, MADV_SEQUENTIAL);  // only a hint; failure is harmless
     return std::make_unique<PosixMappedRegion>(static_cast<const char*>(p), size);
   }
 
