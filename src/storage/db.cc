@@ -471,7 +471,8 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
       // only data that is frozen now, persisted already, or at/after cut_t.
       frozen = head_.Freeze(cut_t);
       rotate = RotateWal();
-      frozen_wal_segment_ = wal_->current_segment();
+      // A failed rotation can leave no WAL writer at all (its Open failed).
+      if (rotate.ok()) frozen_wal_segment_ = wal_->current_segment();
       if (!rotate.ok()) {
         absl::MutexLock lock(&mu_);
         broken_ = absl::UnavailableError(fmt::format("WAL rotation failed: {}", rotate.message()));
