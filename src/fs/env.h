@@ -2,8 +2,10 @@
 // can swap the disk for memory and simulate a power cut (fault_env.h). A
 // POSIX Env (Env::Default()) serves the real server. Paths are plain strings,
 // '/'-separated. Errors name the call and the path:
-// "fdatasync /data/wal/00000003: Input/output error"; a missing file or
-// directory is NotFound, everything else Internal.
+// "fdatasync /data/wal/00000003: Input/output error". A missing file or
+// directory is NotFound, an existing one where none may be AlreadyExists,
+// a file where a directory is wanted (or back) FailedPrecondition, an
+// operation the file system lacks Unimplemented, any other failure Internal.
 //
 //   fs::Env* env = fs::Env::Default();
 //   ESPY_ASSIGN_OR_RETURN(auto f, env->NewWritableFile(path, fs::OpenMode::kTruncate));
