@@ -1,43 +1,29 @@
 #include "server/data_dir_lock.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
-
+#include "base/fmt_absl.h"
 #include "fmt/format.h"
 
 namespace espy::server {
 
-absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
+absl::StatusOr<std::unique_ptr<DataDirLock>> DataDirLock::Acquire(const std::string& dir,
+                                                                  fs::Env* env) {
+  if (absl::Status s = fs::CreateDirs(env, dir); !s.ok()) {
     return absl::FailedPreconditionError(
-        fmt::format("data dir {}: cannot create: {}", dir, ec.message()));
+        fmt::format("data dir {}: cannot create: {}", dir, s.message()));
   }
   std::string path = dir + "/LOCK";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
+  absl::StatusOr<std::unique_ptr<fs::FileLock>> lock = env->LockFile(path);
+  if (absl::IsFailedPrecondition(lock.status())) {
     return absl::FailedPreconditionError(
-        fmt::format("data dir {}: cannot open {}: {}", dir, path, std::strerror(errno)));
+        fmt::format("data dir {} is in use by another espy process (lock {} is held)", dir, path));
   }
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int err = errno;
-    ::close(fd);
-    if (err == EWOULDBLOCK) {
-      return absl::FailedPreconditionError(fmt::format(
-          "data dir {} is in use by another espy process (lock {} is held)", dir, path));
-    }
+  if (!lock.ok()) {
     return absl::FailedPreconditionError(
-        fmt::format("data dir {}: cannot lock {}: {}", dir, path, std::strerror(err)));
+        fmt::format("data dir {}: cannot lock: {}", dir, lock.status().message()));
   }
-  return std::unique_ptr<DataDirLock>(new DataDirLock(fd));
+  return std::unique_ptr<DataDirLock>(new DataDirLock(*std::move(lock)));
 }
 
-DataDirLock::~DataDirLock() { ::close(fd_); }
+DataDirLock::~DataDirLock() = default;
 
 }  // namespace espy::server

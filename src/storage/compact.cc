@@ -81,8 +81,9 @@ absl::Status EncodeChunks(std::span<const model::Sample> samples, uint32_t max_c
 }
 
 absl::StatusOr<block::BlockMeta> CompactBlocks(
-    const std::string& parent, const std::vector<std::shared_ptr<const block::Block>>& sources,
-    uint64_t seq, uint32_t max_chunk_samples) {
+    fs::Env* env, const std::string& parent,
+    const std::vector<std::shared_ptr<const block::Block>>& sources, uint64_t seq,
+    uint32_t max_chunk_samples) {
   int level = 1;
   // Every series of every source: (source index, series id) in source order.
   std::map<model::Labels, std::vector<std::pair<size_t, uint32_t>>> series;
@@ -93,7 +94,7 @@ absl::StatusOr<block::BlockMeta> CompactBlocks(
     }
   }
   ESPY_ASSIGN_OR_RETURN(std::unique_ptr<block::BlockWriter> w,
-                        block::BlockWriter::Create(parent, seq, level));
+                        block::BlockWriter::Create(env, parent, seq, level));
   uint64_t wal_segment = 0;
   for (const auto& src : sources) wal_segment = std::max(wal_segment, src->meta().wal_segment);
   w->SetWalSegment(wal_segment);

@@ -7,7 +7,7 @@
 // once it is in place.
 //
 //   for (const auto& group : PlanCompactions(metas, 24 * kHour, cut_t)) {
-//     ESPY_ASSIGN_OR_RETURN(BlockMeta m, CompactBlocks(dir, sources_of(group), seq++, 1000));
+//     ESPY_ASSIGN_OR_RETURN(BlockMeta m, CompactBlocks(env, dir, sources_of(group), seq++, 1000));
 //   }
 #pragma once
 
@@ -45,7 +45,8 @@ absl::Status EncodeChunks(std::span<const model::Sample> samples, uint32_t max_c
 // does not decode; NotFound if the sources hold no samples. Thread-safe
 // (the sources are immutable).
 absl::StatusOr<block::BlockMeta> CompactBlocks(
-    const std::string& parent, const std::vector<std::shared_ptr<const block::Block>>& sources,
-    uint64_t seq, uint32_t max_chunk_samples);
+    fs::Env* env, const std::string& parent,
+    const std::vector<std::shared_ptr<const block::Block>>& sources, uint64_t seq,
+    uint32_t max_chunk_samples);
 
 }  // namespace espy::storage

@@ -67,7 +67,7 @@ class CompactBlocksTest : public ::testing::Test {
   // n) and value `value`, in chunks of 120.
   std::shared_ptr<const block::Block> Write(uint64_t seq, const std::vector<std::string>& hosts,
                                             int64_t from, int64_t step, int n, double value) {
-    auto w = block::BlockWriter::Create(dir_, seq, 1);
+    auto w = block::BlockWriter::Create(espy::fs::Env::Default(), dir_, seq, 1);
     EXPECT_TRUE(w.ok()) << w.status();
     for (const std::string& h : hosts) {
       std::vector<std::string> chunks;
@@ -85,7 +85,7 @@ class CompactBlocksTest : public ::testing::Test {
     }
     auto meta = (*w)->Finish();
     EXPECT_TRUE(meta.ok()) << meta.status();
-    auto b = block::Block::Open(dir_ + "/" + meta->DirName());
+    auto b = block::Block::Open(espy::fs::Env::Default(), dir_ + "/" + meta->DirName());
     EXPECT_TRUE(b.ok()) << b.status();
     return *b;
   }
@@ -96,7 +96,7 @@ class CompactBlocksTest : public ::testing::Test {
 TEST_F(CompactBlocksTest, LaterBlockWinsOnEqualTimestampsAndSeriesAreUnited) {
   auto a = Write(1, {"a", "b"}, 0, 10, 100, 1.0);    // ts 0..990
   auto b = Write(2, {"b", "c"}, 500, 10, 100, 2.0);  // ts 500..1490
-  auto meta = CompactBlocks(dir_, {a, b}, 3, 1000);
+  auto meta = CompactBlocks(espy::fs::Env::Default(), dir_, {a, b}, 3, 1000);
   ASSERT_TRUE(meta.ok()) << meta.status();
   EXPECT_EQ(3u, meta->seq);
   EXPECT_EQ(2, meta->level);
@@ -104,7 +104,7 @@ TEST_F(CompactBlocksTest, LaterBlockWinsOnEqualTimestampsAndSeriesAreUnited) {
   EXPECT_EQ(0, meta->mint);
   EXPECT_EQ(1490, meta->maxt);
   EXPECT_EQ(100u + 150u + 100u, meta->num_samples);
-  auto c = block::Block::Open(dir_ + "/" + meta->DirName());
+  auto c = block::Block::Open(espy::fs::Env::Default(), dir_ + "/" + meta->DirName());
   ASSERT_TRUE(c.ok()) << c.status();
   ASSERT_EQ(3u, (*c)->num_series());
   for (uint32_t id = 0; id < 3; ++id) {
@@ -125,9 +125,9 @@ TEST_F(CompactBlocksTest, LaterBlockWinsOnEqualTimestampsAndSeriesAreUnited) {
 TEST_F(CompactBlocksTest, SplitsLongSeriesAtMaxChunkSamples) {
   auto a = Write(1, {"a"}, 0, 10, 2500, 1.0);
   auto b = Write(2, {"a"}, 25'000, 10, 10, 1.0);
-  auto meta = CompactBlocks(dir_, {a, b}, 3, 1000);
+  auto meta = CompactBlocks(espy::fs::Env::Default(), dir_, {a, b}, 3, 1000);
   ASSERT_TRUE(meta.ok()) << meta.status();
-  auto c = block::Block::Open(dir_ + "/" + meta->DirName());
+  auto c = block::Block::Open(espy::fs::Env::Default(), dir_ + "/" + meta->DirName());
   ASSERT_TRUE(c.ok()) << c.status();
   EXPECT_EQ(3u, (*c)->Chunks(0).size());
   EXPECT_EQ(2510u, meta->num_samples);
@@ -141,14 +141,14 @@ TEST_F(CompactBlocksTest, CorruptSourceChunkFailsWithDataLossAndLeavesNoBlock) {
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(app.Append(i * 7, i * 1.5).ok());
   std::string bad(app.bytes());
   bad[14] = static_cast<char>(bad[14] + 1);  // max_time, i64 LE at offset 14
-  auto w = block::BlockWriter::Create(dir_, 2, 1);
+  auto w = block::BlockWriter::Create(espy::fs::Env::Default(), dir_, 2, 1);
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->AddSeries(L("a"), {bad}).ok());
   auto m = (*w)->Finish();
   ASSERT_TRUE(m.ok()) << m.status();
-  auto b = block::Block::Open(dir_ + "/" + m->DirName());
+  auto b = block::Block::Open(espy::fs::Env::Default(), dir_ + "/" + m->DirName());
   ASSERT_TRUE(b.ok()) << b.status();
-  auto meta = CompactBlocks(dir_, {a, *b}, 3, 1000);
+  auto meta = CompactBlocks(espy::fs::Env::Default(), dir_, {a, *b}, 3, 1000);
   ASSERT_FALSE(meta.ok());
   EXPECT_EQ(absl::StatusCode::kDataLoss, meta.status().code()) << meta.status();
   EXPECT_THAT(std::string(meta.status().message()), ::testing::HasSubstr("host=\"a\""));

@@ -1,6 +1,5 @@
 #include "storage/db.h"
 
-#include <filesystem>
 #include <map>
 
 #include "base/fmt_absl.h"
@@ -44,11 +43,10 @@ Db::Db(DbOptions options) : options_(std::move(options)), head_(HeadOptionsFor(o
 Db::~Db() { Close(); }
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
-  std::error_code ec;
-  std::filesystem::create_directories(options.dir, ec);
-  if (ec) {
+  if (options.env == nullptr) return absl::InvalidArgumentError("DbOptions.env is null");
+  if (absl::Status s = fs::CreateDirs(options.env, options.dir); !s.ok()) {
     return absl::FailedPreconditionError(
-        fmt::format("data dir {}: cannot create: {}", options.dir, ec.message()));
+        fmt::format("data dir {}: cannot create: {}", options.dir, s.message()));
   }
   if (options.block_range <= 0) {
     return absl::InvalidArgumentError(fmt::format("block_range {}: want > 0", options.block_range));
@@ -76,6 +74,7 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
   wal::WalOptions wal_options;
   wal_options.dir = db->options_.dir + "/wal";
   wal_options.logger = db->options_.logger;
+  wal_options.env = db->options_.env;
   ESPY_ASSIGN_OR_RETURN(db->wal_, wal::WalWriter::Open(wal_options));
   {
     // Everything replayed is in segments before the one just opened.
@@ -85,7 +84,8 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
   }
   {
     absl::MutexLock lock(&db->maint_mu_);
-    ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, wal::ListSegments(wal_options.dir));
+    ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments,
+                          wal::ListSegments(db->options_.env, wal_options.dir));
     db->wal_removed_before_ = segments.empty() ? 0 : segments.front();
     ESPY_RETURN_IF_ERROR(db->ApplyRetention());
   }
@@ -104,6 +104,7 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(DbOptions options) {
 }
 
 absl::Status Db::Replay() {
+  fs::Env* const env = options_.env;
   auto start = std::chrono::steady_clock::now();
   std::vector<record::RefSeries> series;
   std::vector<record::RefSample> samples;
@@ -114,7 +115,7 @@ absl::Status Db::Replay() {
       options_.retention_ms > 0 ? options_.clock->NowMillis() - options_.retention_ms : INT64_MIN;
   ESPY_ASSIGN_OR_RETURN(
       wal::ReplayStats stats,
-      wal::Replay(options_.dir + "/wal", options_.logger, [&](std::string_view payload) {
+      wal::Replay(env, options_.dir + "/wal", options_.logger, [&](std::string_view payload) {
         if (record::TypeOf(payload) == record::RecordType::kTombstones) {
           // In WAL order: it removes what was replayed before it, only.
           ReplayTombstone(payload);
@@ -382,6 +383,7 @@ absl::Status Db::RotateWal() {
   wal::WalOptions wal_options;
   wal_options.dir = options_.dir + "/wal";
   wal_options.logger = options_.logger;
+  wal_options.env = options_.env;
   ESPY_ASSIGN_OR_RETURN(wal_, wal::WalWriter::Open(wal_options));
   absl::MutexLock lock(&groups_mu_);
   wal_groups_.push_back({wal_->current_segment(), group_max_ts_});
@@ -391,31 +393,29 @@ absl::Status Db::RotateWal() {
 }
 
 absl::Status Db::OpenBlocks() {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  fs::create_directories(BlocksDir(), ec);
-  if (ec) {
+  fs::Env* env = options_.env;
+  if (absl::Status s = fs::CreateDirs(env, BlocksDir()); !s.ok()) {
     return absl::FailedPreconditionError(
-        fmt::format("blocks dir {}: cannot create: {}", BlocksDir(), ec.message()));
+        fmt::format("blocks dir {}: cannot create: {}", BlocksDir(), s.message()));
   }
+  ESPY_ASSIGN_OR_RETURN(std::vector<std::string> entries, env->ListDir(BlocksDir()));
   std::vector<std::string> names;
-  for (const fs::directory_entry& e : fs::directory_iterator(BlocksDir(), ec)) {
-    std::string name = e.path().filename().string();
+  for (const std::string& name : entries) {
     if (name.ends_with(".tmp") || name.ends_with(".del")) {
       // Half-written (crash before rename) or half-deleted: never read.
       base::Warn(options_.logger, "removing unfinished block dir", "dir", name);
-      fs::remove_all(e.path(), ec);
+      ESPY_RETURN_IF_ERROR(env->RemoveTree(BlocksDir() + "/" + name));
       continue;
     }
     if (block::ParseDirName(name) != 0) names.push_back(name);
   }
-  if (ec) return absl::InternalError(fmt::format("blocks dir {}: {}", BlocksDir(), ec.message()));
   std::sort(names.begin(), names.end());
   std::vector<std::shared_ptr<const block::Block>> blocks;
   uint64_t max_seq = 0;
   for (const std::string& name : names) {
     max_seq = std::max(max_seq, block::ParseDirName(name));
-    absl::StatusOr<std::shared_ptr<block::Block>> b = block::Block::Open(BlocksDir() + "/" + name);
+    absl::StatusOr<std::shared_ptr<block::Block>> b =
+        block::Block::Open(options_.env, BlocksDir() + "/" + name);
     if (!b.ok()) {
       Quarantine(BlocksDir(), name, b.status());
       continue;
@@ -431,41 +431,46 @@ absl::Status Db::OpenBlocks() {
 }
 
 void Db::Quarantine(const std::string& parent, const std::string& name, const absl::Status& why) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
+  fs::Env* env = options_.env;
   std::string qdir = options_.dir + "/quarantine";
-  fs::create_directories(qdir, ec);
   std::string target = qdir + "/" + name;
-  for (int i = 1; fs::exists(target, ec); ++i) target = fmt::format("{}/{}.{}", qdir, name, i);
-  fs::rename(parent + "/" + name, target, ec);
+  for (int i = 1; fs::Exists(env, target); ++i) target = fmt::format("{}/{}.{}", qdir, name, i);
+  // Synced both ways, so that a power cut neither brings the block back nor
+  // loses it.
+  absl::Status moved = fs::CreateDirs(env, qdir);
+  if (moved.ok()) moved = env->Rename(parent + "/" + name, target);
+  if (moved.ok()) moved = env->SyncDir(qdir);
+  if (moved.ok()) moved = env->SyncDir(parent);
   blocks_quarantined_.fetch_add(1, std::memory_order_relaxed);
-  if (ec) {
-    base::Error(options_.logger, "corrupt block quarantined", "block", name, "moved_to", target,
-                "err", why.message(), "rename_failed", ec.message());
-  } else {
+  if (moved.ok()) {
     base::Error(options_.logger, "corrupt block quarantined", "block", name, "moved_to", target,
                 "err", why.message());
+  } else {
+    base::Error(options_.logger, "corrupt block quarantined", "block", name, "moved_to", target,
+                "err", why.message(), "move_failed", moved.message());
   }
 }
 
 void Db::RemoveDir(const std::string& parent, const std::string& name) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
+  fs::Env* env = options_.env;
   // Renamed first so that a crash half-way through the delete leaves a
   // ".del" dir that the next Open removes, never a half block it would read.
   std::string from = parent + "/" + name, to = from + ".del";
-  fs::rename(from, to, ec);
-  if (!ec) {
-    if (absl::Status s = block::SyncDir(parent); !s.ok()) {
-      base::Warn(options_.logger, "sync blocks dir failed", "err", s.message());
+  absl::Status s = env->Rename(from, to);
+  if (s.ok()) {
+    if (absl::Status synced = env->SyncDir(parent); !synced.ok()) {
+      base::Warn(options_.logger, "sync blocks dir failed", "err", synced.message());
     }
     CrashPoint("block_delete_after_rename");
-    fs::remove_all(to, ec);
+    s = env->RemoveTree(to);
   }
-  if (ec) base::Error(options_.logger, "cannot delete block", "block", name, "err", ec.message());
+  if (!s.ok()) {
+    base::Error(options_.logger, "cannot delete block", "block", name, "err", s.message());
+  }
 }
 
 absl::Status Db::CutBlocks(int64_t cut_t) {
+  fs::Env* const env = options_.env;
   auto start = std::chrono::steady_clock::now();
   if (!frozen_pending_) {
     absl::Status rotate;
@@ -476,7 +481,8 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
       // only data that is frozen now, persisted already, or at/after cut_t.
       frozen = head_.Freeze(cut_t);
       rotate = RotateWal();
-      frozen_wal_segment_ = wal_->current_segment();
+      // A failed rotation can leave no WAL writer at all (its Open failed).
+      if (rotate.ok()) frozen_wal_segment_ = wal_->current_segment();
       if (!rotate.ok()) {
         absl::MutexLock lock(&mu_);
         broken_ = absl::UnavailableError(fmt::format("WAL rotation failed: {}", rotate.message()));
@@ -511,7 +517,7 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
           for (auto& [range, cs] : by_range) {
             auto& w = writers[range];
             if (w == nullptr) {
-              ESPY_ASSIGN_OR_RETURN(w, block::BlockWriter::Create(BlocksDir(), seq++, 1));
+              ESPY_ASSIGN_OR_RETURN(w, block::BlockWriter::Create(env, BlocksDir(), seq++, 1));
               w->SetWalSegment(frozen_wal_segment_);
             }
             if (cs.size() > 1) {
@@ -535,7 +541,7 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
     for (auto& [range, w] : writers) {
       ESPY_ASSIGN_OR_RETURN(block::BlockMeta meta, w->Finish());
       ESPY_ASSIGN_OR_RETURN(std::shared_ptr<block::Block> b,
-                            block::Block::Open(BlocksDir() + "/" + meta.DirName()));
+                            block::Block::Open(options_.env, BlocksDir() + "/" + meta.DirName()));
       written.push_back(std::move(b));
     }
     head_.ReplaceBlocks(written, {});
@@ -556,7 +562,8 @@ absl::Status Db::CutBlocks(int64_t cut_t) {
   if (remove_before > wal_removed_before_) {
     wal_removed_before_ = remove_before;
     CrashPoint("wal_truncate_before_remove");
-    ESPY_RETURN_IF_ERROR(wal::RemoveSegmentsBefore(options_.dir + "/wal", remove_before));
+    ESPY_RETURN_IF_ERROR(
+        wal::RemoveSegmentsBefore(options_.env, options_.dir + "/wal", remove_before));
     wal_truncations_.fetch_add(1, std::memory_order_relaxed);
   }
   if (!written.empty()) {
@@ -624,8 +631,8 @@ absl::Status Db::MergeBlocks(const std::vector<std::shared_ptr<const block::Bloc
   // the rename leaves it beside its sources, holding the same samples (the
   // sources' tombstones still hide what it left out), the merged one
   // winning; the next round merges them again.
-  absl::StatusOr<block::BlockMeta> meta =
-      CompactBlocks(BlocksDir(), sources, next_seq_++, options_.compacted_chunk_samples);
+  absl::StatusOr<block::BlockMeta> meta = CompactBlocks(
+      options_.env, BlocksDir(), sources, next_seq_++, options_.compacted_chunk_samples);
   if (absl::IsNotFound(meta.status())) {
     // Every sample was deleted: the sources just go.
     head_.ReplaceBlocks({}, seqs);
@@ -638,7 +645,7 @@ absl::Status Db::MergeBlocks(const std::vector<std::shared_ptr<const block::Bloc
   ESPY_RETURN_IF_ERROR(meta.status());
   CrashPoint(crash_point);
   absl::StatusOr<std::shared_ptr<block::Block>> merged =
-      block::Block::Open(BlocksDir() + "/" + meta->DirName());
+      block::Block::Open(options_.env, BlocksDir() + "/" + meta->DirName());
   if (!merged.ok()) {
     // Keep the sources; drop the block that does not read back.
     RemoveBlockDir(meta->DirName());

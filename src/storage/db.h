@@ -26,6 +26,7 @@
 #include "absl/synchronization/mutex.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "fs/env.h"
 #include "model/matcher.h"
 #include "model/sample_batch.h"
 #include "storage/head/head.h"
@@ -43,6 +44,9 @@ struct DbOptions {
   size_t max_pending_samples = 20'000'000;
   base::Logger logger = base::NullLogger();
   const base::Clock* clock = base::SystemClock::Get();  // must outlive the Db
+  // Every file the Db touches goes through this (tests pass an fs::MemEnv).
+  // Must outlive the Db.
+  fs::Env* env = fs::Env::Default();
 
   // Time span (ms) of a block cut from the head; chunks never straddle a
   // multiple of it. Shorter: smaller WAL and head, more blocks.

@@ -15,7 +15,6 @@
 // finished at the next open when every tier has its block, and undone (the
 // tier blocks deleted, the raw block kept) when only some have.
 #include <algorithm>
-#include <filesystem>
 
 #include "base/fmt_absl.h"
 #include "base/status_macros.h"
@@ -63,7 +62,7 @@ std::string Db::TierDir(size_t i) const {
 absl::StatusOr<std::shared_ptr<const Db::TierBlock>> Db::OpenTierBlock(size_t i,
                                                                        const std::string& name) {
   ESPY_ASSIGN_OR_RETURN(std::shared_ptr<block::Block> b,
-                        block::Block::Open(TierDir(i) + "/" + name));
+                        block::Block::Open(options_.env, TierDir(i) + "/" + name));
   if (b->meta().resolution != options_.tiers[i].resolution_ms) {
     return absl::DataLossError(fmt::format("block {}: resolution {}ms in a tier of {}ms", b->dir(),
                                            b->meta().resolution, options_.tiers[i].resolution_ms));
@@ -98,29 +97,26 @@ absl::StatusOr<std::shared_ptr<const Db::TierBlock>> Db::OpenTierBlock(size_t i,
 }
 
 absl::Status Db::OpenTiers() {
-  namespace fs = std::filesystem;
+  fs::Env* env = options_.env;
   auto state = std::make_shared<TierState>();
   state->levels.resize(options_.tiers.size());
   for (size_t i = 0; i < options_.tiers.size(); ++i) {
     const std::string dir = TierDir(i);
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec) {
+    if (absl::Status s = fs::CreateDirs(env, dir); !s.ok()) {
       return absl::FailedPreconditionError(
-          fmt::format("tier dir {}: cannot create: {}", dir, ec.message()));
+          fmt::format("tier dir {}: cannot create: {}", dir, s.message()));
     }
+    ESPY_ASSIGN_OR_RETURN(std::vector<std::string> entries, env->ListDir(dir));
     std::vector<std::string> names;
-    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
-      std::string name = e.path().filename().string();
+    for (const std::string& name : entries) {
       if (name.ends_with(".tmp") || name.ends_with(".del")) {
         base::Warn(options_.logger, "removing unfinished block dir", "dir",
                    fmt::format("tiers/{}ms/{}", options_.tiers[i].resolution_ms, name));
-        fs::remove_all(e.path(), ec);
+        ESPY_RETURN_IF_ERROR(env->RemoveTree(dir + "/" + name));
         continue;
       }
       if (block::ParseDirName(name) != 0) names.push_back(name);
     }
-    if (ec) return absl::InternalError(fmt::format("tier dir {}: {}", dir, ec.message()));
     std::sort(names.begin(), names.end());
     for (const std::string& name : names) {
       next_seq_ = std::max(next_seq_, block::ParseDirName(name) + 1);
@@ -134,13 +130,15 @@ absl::Status Db::OpenTiers() {
   }
   // Tiers kept under another --downsampling are not read: say so, since
   // their raw data is gone.
-  std::error_code ec;
-  for (const fs::directory_entry& e : fs::directory_iterator(options_.dir + "/tiers", ec)) {
+  absl::StatusOr<std::vector<std::string>> tier_dirs = env->ListDir(options_.dir + "/tiers");
+  for (const std::string& name : tier_dirs.ok() ? *tier_dirs : std::vector<std::string>{}) {
+    const std::string path = options_.dir + "/tiers/" + name;
     bool configured = false;
-    for (size_t i = 0; i < options_.tiers.size(); ++i) configured |= e.path() == TierDir(i);
-    if (!configured && !fs::is_empty(e.path(), ec)) {
+    for (size_t i = 0; i < options_.tiers.size(); ++i) configured |= path == TierDir(i);
+    absl::StatusOr<std::vector<std::string>> inside = env->ListDir(path);
+    if (!configured && inside.ok() && !inside->empty()) {
       base::Warn(options_.logger, "downsampled data of a tier not configured is not read", "dir",
-                 e.path().string(), "hint", "set --downsampling to include its resolution");
+                 path, "hint", "set --downsampling to include its resolution");
     }
   }
   // A downsampling a crash cut short: raw blocks that tier blocks were made from.
@@ -216,7 +214,8 @@ absl::Status Db::DownsampleBlock(const std::shared_ptr<const block::Block>& raw)
   const size_t n = options_.tiers.size();
   std::vector<std::unique_ptr<block::BlockWriter>> writers(n);
   for (size_t i = 0; i < n; ++i) {
-    ESPY_ASSIGN_OR_RETURN(writers[i], block::BlockWriter::Create(TierDir(i), next_seq_++, 1));
+    ESPY_ASSIGN_OR_RETURN(writers[i],
+                          block::BlockWriter::Create(options_.env, TierDir(i), next_seq_++, 1));
     writers[i]->SetDownsampled(options_.tiers[i].resolution_ms, {raw->meta().seq});
   }
   std::vector<model::Sample> samples, values;

@@ -1,14 +1,6 @@
 #include "storage/block/block.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <map>
 
 #include "absl/strings/numbers.h"
@@ -30,52 +22,14 @@ constexpr std::string_view kChunksMagic = "ESPYCHK1";
 constexpr std::string_view kIndexMagic = "ESPYIDX1";
 constexpr size_t kWriteBuffer = 1 << 20;
 
-absl::Status Errno(std::string_view what, const std::string& path) {
-  return absl::InternalError(fmt::format("{} {}: {}", what, path, std::strerror(errno)));
-}
-
-absl::Status WriteFileSynced(const std::string& path, std::string_view data) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("open", path);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = Errno("write", path);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(n);
+// A file of the block; a missing or unreadable one is DataLoss (the block
+// is damaged, and quarantined).
+absl::StatusOr<std::string> ReadWholeFile(fs::Env* env, const std::string& path) {
+  absl::StatusOr<std::string> data = fs::ReadFile(env, path);
+  if (!data.ok()) {
+    return absl::DataLossError(fmt::format("{}: cannot read: {}", path, data.status().message()));
   }
-  if (::fdatasync(fd) != 0) {
-    absl::Status s = Errno("fdatasync", path);
-    ::close(fd);
-    return s;
-  }
-  ::close(fd);
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return absl::DataLossError(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-  std::string out;
-  char buf[1 << 16];
-  while (true) {
-    ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      absl::Status s = Errno("read", path);
-      ::close(fd);
-      return s;
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fd);
-  return out;
+  return data;
 }
 
 // Splits "key value" lines.
@@ -87,15 +41,6 @@ bool ParseI64(std::string_view s, int64_t* v) {
 }
 
 }  // namespace
-
-absl::Status SyncDir(const std::string& dir) {
-  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return Errno("open dir", dir);
-  int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("fsync dir", dir);
-  return absl::OkStatus();
-}
 
 std::string BlockMeta::DirName() const { return fmt::format("b-{:016x}", seq); }
 
@@ -203,7 +148,8 @@ absl::StatusOr<BlockMeta> DecodeMeta(std::string_view text) {
 
 // ---- BlockWriter ----
 
-BlockWriter::BlockWriter(std::string parent, uint64_t seq, int level) : parent_(std::move(parent)) {
+BlockWriter::BlockWriter(fs::Env* env, std::string parent, uint64_t seq, int level)
+    : env_(env), parent_(std::move(parent)) {
   meta_.seq = seq;
   meta_.level = level;
   meta_.mint = INT64_MAX;
@@ -212,26 +158,19 @@ BlockWriter::BlockWriter(std::string parent, uint64_t seq, int level) : parent_(
 }
 
 BlockWriter::~BlockWriter() {
-  if (chunks_fd_ >= 0) ::close(chunks_fd_);
-  if (!finished_) {
-    std::error_code ec;
-    std::filesystem::remove_all(tmp_dir_, ec);
-  }
+  chunks_file_.reset();
+  // Best effort: a leftover ".tmp" dir is removed by the next Create or Open.
+  if (!finished_) (void)env_->RemoveTree(tmp_dir_);
 }
 
-absl::StatusOr<std::unique_ptr<BlockWriter>> BlockWriter::Create(std::string parent, uint64_t seq,
-                                                                 int level) {
-  std::unique_ptr<BlockWriter> w(new BlockWriter(std::move(parent), seq, level));
-  std::error_code ec;
-  std::filesystem::remove_all(w->tmp_dir_, ec);
-  std::filesystem::create_directories(w->tmp_dir_, ec);
-  if (ec) {
-    return absl::InternalError(
-        fmt::format("block dir {}: cannot create: {}", w->tmp_dir_, ec.message()));
-  }
-  std::string path = w->tmp_dir_ + "/chunks";
-  w->chunks_fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (w->chunks_fd_ < 0) return Errno("open", path);
+absl::StatusOr<std::unique_ptr<BlockWriter>> BlockWriter::Create(fs::Env* env, std::string parent,
+                                                                 uint64_t seq, int level) {
+  std::unique_ptr<BlockWriter> w(new BlockWriter(env, std::move(parent), seq, level));
+  ESPY_RETURN_IF_ERROR(env->RemoveTree(w->tmp_dir_));
+  ESPY_RETURN_IF_ERROR(fs::CreateDirs(env, w->parent_));
+  ESPY_RETURN_IF_ERROR(env->CreateDir(w->tmp_dir_));
+  ESPY_ASSIGN_OR_RETURN(w->chunks_file_,
+                        env->NewWritableFile(w->tmp_dir_ + "/chunks", fs::OpenMode::kTruncate));
   w->buffer_.append(kChunksMagic);
   w->chunks_crc_ = encoding::crc32c::Value(kChunksMagic);
   w->chunks_offset_ = kChunksMagic.size();
@@ -239,14 +178,7 @@ absl::StatusOr<std::unique_ptr<BlockWriter>> BlockWriter::Create(std::string par
 }
 
 absl::Status BlockWriter::Write(const char* data, size_t n) {
-  size_t done = 0;
-  while (done < n) {
-    ssize_t r = ::write(chunks_fd_, data + done, n - done);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return Errno("write", tmp_dir_ + "/chunks");
-    done += static_cast<size_t>(r);
-  }
-  return absl::OkStatus();
+  return chunks_file_->Append(std::string_view(data, n));
 }
 
 absl::Status BlockWriter::AddSeries(const model::Labels& labels,
@@ -286,9 +218,9 @@ absl::StatusOr<BlockMeta> BlockWriter::Finish() {
   ESPY_RETURN_IF_ERROR(Write(buffer_.data(), buffer_.size()));
   buffer_.clear();
   buffer_.shrink_to_fit();
-  if (::fdatasync(chunks_fd_) != 0) return Errno("fdatasync", tmp_dir_ + "/chunks");
-  ::close(chunks_fd_);
-  chunks_fd_ = -1;
+  ESPY_RETURN_IF_ERROR(chunks_file_->DataSync());
+  ESPY_RETURN_IF_ERROR(chunks_file_->Close());
+  chunks_file_.reset();
   meta_.chunks_bytes = chunks_offset_;
   meta_.chunks_crc = chunks_crc_;
   meta_.num_series = series_.size();
@@ -345,28 +277,27 @@ absl::StatusOr<BlockMeta> BlockWriter::Finish() {
   encoding::PutFixed32(&index, encoding::crc32c::Value(index));
   meta_.index_bytes = index.size();
   meta_.index_crc = encoding::crc32c::Value(index);
-  ESPY_RETURN_IF_ERROR(WriteFileSynced(tmp_dir_ + "/index", index));
-  ESPY_RETURN_IF_ERROR(WriteFileSynced(tmp_dir_ + "/meta", EncodeMeta(meta_)));
-  ESPY_RETURN_IF_ERROR(SyncDir(tmp_dir_));
+  ESPY_RETURN_IF_ERROR(fs::WriteFileSynced(env_, tmp_dir_ + "/index", index));
+  ESPY_RETURN_IF_ERROR(fs::WriteFileSynced(env_, tmp_dir_ + "/meta", EncodeMeta(meta_)));
+  ESPY_RETURN_IF_ERROR(env_->SyncDir(tmp_dir_));
   CrashPoint("block_write_before_rename");
   std::string final_dir = parent_ + "/" + meta_.DirName();
-  if (::rename(tmp_dir_.c_str(), final_dir.c_str()) != 0) return Errno("rename to", final_dir);
+  ESPY_RETURN_IF_ERROR(env_->Rename(tmp_dir_, final_dir));
   finished_ = true;
-  ESPY_RETURN_IF_ERROR(SyncDir(parent_));
+  ESPY_RETURN_IF_ERROR(env_->SyncDir(parent_));
   CrashPoint("block_write_after_rename");
   return meta_;
 }
 
 // ---- Block ----
 
-Block::~Block() {
-  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), data_size_);
-}
+Block::~Block() = default;
 
-absl::StatusOr<std::shared_ptr<Block>> Block::Open(const std::string& dir) {
+absl::StatusOr<std::shared_ptr<Block>> Block::Open(fs::Env* env, const std::string& dir) {
   std::shared_ptr<Block> b(new Block());
+  b->env_ = env;
   b->dir_ = dir;
-  absl::StatusOr<std::string> meta_text = ReadWholeFile(dir + "/meta");
+  absl::StatusOr<std::string> meta_text = ReadWholeFile(env, dir + "/meta");
   if (!meta_text.ok())
     return absl::DataLossError(fmt::format("block {}: {}", dir, meta_text.status().message()));
   absl::StatusOr<BlockMeta> meta = DecodeMeta(*meta_text);
@@ -374,7 +305,7 @@ absl::StatusOr<std::shared_ptr<Block>> Block::Open(const std::string& dir) {
     return absl::DataLossError(fmt::format("block {}: {}", dir, meta.status().message()));
   b->meta_ = *meta;
 
-  absl::StatusOr<std::string> index = ReadWholeFile(dir + "/index");
+  absl::StatusOr<std::string> index = ReadWholeFile(env, dir + "/index");
   if (!index.ok())
     return absl::DataLossError(fmt::format("block {}: {}", dir, index.status().message()));
   if (index->size() != b->meta_.index_bytes ||
@@ -384,27 +315,18 @@ absl::StatusOr<std::shared_ptr<Block>> Block::Open(const std::string& dir) {
                     index->size(), b->meta_.index_bytes));
   }
 
-  std::string chunks_path = dir + "/chunks";
-  int fd = ::open(chunks_path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  absl::StatusOr<std::unique_ptr<fs::MappedRegion>> chunks = env->MapFile(dir + "/chunks");
+  if (!chunks.ok()) {
     return absl::DataLossError(
-        fmt::format("block {}: chunks: cannot open: {}", dir, std::strerror(errno)));
-  struct stat st;
-  if (::fstat(fd, &st) != 0) {
-    ::close(fd);
-    return Errno("stat", chunks_path);
+        fmt::format("block {}: chunks: cannot open: {}", dir, chunks.status().message()));
   }
-  if (static_cast<uint64_t>(st.st_size) != b->meta_.chunks_bytes ||
-      st.st_size < static_cast<off_t>(kChunksMagic.size())) {
-    ::close(fd);
+  if ((*chunks)->size() != b->meta_.chunks_bytes || (*chunks)->size() < kChunksMagic.size()) {
     return absl::DataLossError(fmt::format("block {}: chunks: size {}, meta says {}", dir,
-                                           st.st_size, b->meta_.chunks_bytes));
+                                           (*chunks)->size(), b->meta_.chunks_bytes));
   }
-  void* p = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ, MAP_SHARED, fd, 0);
-  ::close(fd);
-  if (p == MAP_FAILED) return Errno("mmap", chunks_path);
-  b->data_ = static_cast<const char*>(p);
-  b->data_size_ = static_cast<size_t>(st.st_size);
+  b->chunks_map_ = *std::move(chunks);
+  b->data_ = b->chunks_map_->data();
+  b->data_size_ = b->chunks_map_->size();
   std::string_view data(b->data_, b->data_size_);
   if (data.substr(0, kChunksMagic.size()) != kChunksMagic ||
       encoding::crc32c::Value(data) != b->meta_.chunks_crc) {
@@ -414,12 +336,12 @@ absl::StatusOr<std::shared_ptr<Block>> Block::Open(const std::string& dir) {
     return absl::DataLossError(fmt::format("block {}: index: {}", dir, s.message()));
   }
   // A crash while replacing the tombstones left this; the old file stands.
-  std::error_code ec;
-  std::filesystem::remove(fmt::format("{}/{}.tmp", dir, kTombstonesFile), ec);
+  const std::string tomb_tmp = fmt::format("{}/{}.tmp", dir, kTombstonesFile);
+  if (fs::Exists(env, tomb_tmp)) ESPY_RETURN_IF_ERROR(env->RemoveFile(tomb_tmp));
   std::string tomb_path = fmt::format("{}/{}", dir, kTombstonesFile);
   auto tombstones = std::make_shared<Tombstones>();
-  if (std::filesystem::exists(tomb_path, ec)) {
-    absl::StatusOr<std::string> text = ReadWholeFile(tomb_path);
+  if (fs::Exists(env, tomb_path)) {
+    absl::StatusOr<std::string> text = ReadWholeFile(env, tomb_path);
     if (!text.ok())
       return absl::DataLossError(fmt::format("block {}: {}", dir, text.status().message()));
     absl::StatusOr<Tombstones> t = DecodeTombstones(*text, b->num_series());
@@ -523,7 +445,7 @@ absl::Status Block::AddTombstones(const Tombstones& add) const {
     }
     if (!ivs.empty()) (*next)[id].AddAll(ivs);
   }
-  ESPY_RETURN_IF_ERROR(WriteTombstonesFile(dir_, *next));
+  ESPY_RETURN_IF_ERROR(WriteTombstonesFile(env_, dir_, *next));
   absl::MutexLock lock(&tomb_mu_);
   tombstones_ = std::move(next);
   return absl::OkStatus();

@@ -4,10 +4,11 @@
 // to "<dir>.tmp", fsynced, then renamed, so a block directory is whole or
 // absent; read through mmap. Format: docs/format/block.md.
 //
-//   ESPY_ASSIGN_OR_RETURN(auto w, BlockWriter::Create(parent, seq, /*level=*/1));
+//   ESPY_ASSIGN_OR_RETURN(auto w, BlockWriter::Create(env, parent, seq, /*level=*/1));
 //   ESPY_RETURN_IF_ERROR(w->AddSeries(labels, chunks));
 //   ESPY_ASSIGN_OR_RETURN(BlockMeta meta, w->Finish());
-//   ESPY_ASSIGN_OR_RETURN(std::shared_ptr<Block> b, Block::Open(parent + "/" + meta.DirName()));
+//   ESPY_ASSIGN_OR_RETURN(std::shared_ptr<Block> b, Block::Open(env, parent + "/" +
+//   meta.DirName()));
 #pragma once
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "fs/env.h"
 #include "model/labels.h"
 #include "storage/block/tombstones.h"
 
@@ -63,9 +65,6 @@ struct BlockMeta {
 // Parses a block directory name; 0 if it is not one.
 uint64_t ParseDirName(std::string_view name);
 
-// fsync(2) of a directory, so that renames and unlinks in it are durable.
-absl::Status SyncDir(const std::string& dir);
-
 // Encodes and parses the meta file (text, CRC-checked).
 std::string EncodeMeta(const BlockMeta& meta);
 absl::StatusOr<BlockMeta> DecodeMeta(std::string_view text);
@@ -74,9 +73,10 @@ absl::StatusOr<BlockMeta> DecodeMeta(std::string_view text);
 // Finish) removes the temporary directory.
 class BlockWriter {
  public:
-  // Starts "<parent>/<DirName>.tmp" (replacing a leftover one).
-  static absl::StatusOr<std::unique_ptr<BlockWriter>> Create(std::string parent, uint64_t seq,
-                                                             int level);
+  // Starts "<parent>/<DirName>.tmp" (replacing a leftover one), creating
+  // `parent` if needed. "*env" must outlive the writer.
+  static absl::StatusOr<std::unique_ptr<BlockWriter>> Create(fs::Env* env, std::string parent,
+                                                             uint64_t seq, int level);
   ~BlockWriter();
   BlockWriter(const BlockWriter&) = delete;
   BlockWriter& operator=(const BlockWriter&) = delete;
@@ -99,13 +99,14 @@ class BlockWriter {
   }
 
  private:
-  BlockWriter(std::string parent, uint64_t seq, int level);
+  BlockWriter(fs::Env* env, std::string parent, uint64_t seq, int level);
   absl::Status Write(const char* data, size_t n);
 
+  fs::Env* const env_;
   std::string parent_;
   std::string tmp_dir_;
   BlockMeta meta_;
-  int chunks_fd_ = -1;
+  std::unique_ptr<fs::WritableFile> chunks_file_;
   uint64_t chunks_offset_ = 0;
   uint32_t chunks_crc_ = 0;
   std::string buffer_;  // chunk bytes not yet written
@@ -123,8 +124,9 @@ class Block {
   // Opens and verifies a block directory: meta checksum, the size and CRC of
   // both files, and the index structure. DataLoss naming the file and what
   // is wrong on any mismatch (the caller quarantines the block). A
-  // "tombstones" file, if present, is verified and loaded too.
-  static absl::StatusOr<std::shared_ptr<Block>> Open(const std::string& dir);
+  // "tombstones" file, if present, is verified and loaded too. "*env" must
+  // outlive the block.
+  static absl::StatusOr<std::shared_ptr<Block>> Open(fs::Env* env, const std::string& dir);
   ~Block();
   Block(const Block&) = delete;
   Block& operator=(const Block&) = delete;
@@ -172,8 +174,10 @@ class Block {
   Block() = default;
   absl::Status ParseIndex(std::string_view index);
 
+  fs::Env* env_ = nullptr;
   std::string dir_;
   BlockMeta meta_;
+  std::unique_ptr<fs::MappedRegion> chunks_map_;
   const char* data_ = nullptr;  // the mapped chunks file
   size_t data_size_ = 0;
   std::vector<std::string> symbols_;

@@ -35,7 +35,7 @@ class BlockTest : public ::testing::Test {
 
   // Writes a block with two series; returns its directory.
   std::string WriteTwoSeries(uint64_t seq) {
-    auto w = BlockWriter::Create(dir_, seq, 1);
+    auto w = BlockWriter::Create(espy::fs::Env::Default(), dir_, seq, 1);
     EXPECT_TRUE(w.ok()) << w.status();
     c1_ = Chunk(0, 120, 1);
     c2_ = Chunk(1'200'000, 50, 2);
@@ -64,7 +64,7 @@ TEST_F(BlockTest, WrittenBlockReadsBackSeriesSamplesAndPostings) {
   std::string dir = WriteTwoSeries(7);
   EXPECT_EQ("b-0000000000000007", fs::path(dir).filename().string());
   EXPECT_FALSE(fs::exists(dir + ".tmp"));
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_TRUE(b.ok()) << b.status();
   const BlockMeta& m = (*b)->meta();
   EXPECT_EQ(7u, m.seq);
@@ -112,7 +112,7 @@ TEST_F(BlockTest, MetaRoundTripsAndRejectsEditedText) {
 TEST_F(BlockTest, CorruptChunkByteIsDetectedAtOpen) {
   std::string dir = WriteTwoSeries(1);
   FlipByte(dir + "/chunks", 30);
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_EQ(absl::StatusCode::kDataLoss, b.status().code());
   EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("chunks: checksum mismatch"));
 }
@@ -120,7 +120,7 @@ TEST_F(BlockTest, CorruptChunkByteIsDetectedAtOpen) {
 TEST_F(BlockTest, CorruptIndexByteIsDetectedAtOpen) {
   std::string dir = WriteTwoSeries(1);
   FlipByte(dir + "/index", 12);
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_EQ(absl::StatusCode::kDataLoss, b.status().code());
   EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("index"));
 }
@@ -128,7 +128,7 @@ TEST_F(BlockTest, CorruptIndexByteIsDetectedAtOpen) {
 TEST_F(BlockTest, TruncatedChunksFileIsDetectedAtOpen) {
   std::string dir = WriteTwoSeries(1);
   fs::resize_file(dir + "/chunks", fs::file_size(dir + "/chunks") - 3);
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_EQ(absl::StatusCode::kDataLoss, b.status().code());
   EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("meta says"));
 }
@@ -136,12 +136,13 @@ TEST_F(BlockTest, TruncatedChunksFileIsDetectedAtOpen) {
 TEST_F(BlockTest, MissingMetaIsDataLoss) {
   std::string dir = WriteTwoSeries(1);
   fs::remove(dir + "/meta");
-  EXPECT_EQ(absl::StatusCode::kDataLoss, Block::Open(dir).status().code());
+  EXPECT_EQ(absl::StatusCode::kDataLoss,
+            Block::Open(espy::fs::Env::Default(), dir).status().code());
 }
 
 TEST_F(BlockTest, AbandonedWriterLeavesNoDirectory) {
   {
-    auto w = BlockWriter::Create(dir_, 9, 1);
+    auto w = BlockWriter::Create(espy::fs::Env::Default(), dir_, 9, 1);
     ASSERT_TRUE(w.ok());
     ASSERT_TRUE((*w)->AddSeries(L("cpu", "a"), {Chunk(0, 5, 1)}).ok());
   }
@@ -149,13 +150,13 @@ TEST_F(BlockTest, AbandonedWriterLeavesNoDirectory) {
 }
 
 TEST_F(BlockTest, EmptyBlockIsNotWritten) {
-  auto w = BlockWriter::Create(dir_, 9, 1);
+  auto w = BlockWriter::Create(espy::fs::Env::Default(), dir_, 9, 1);
   ASSERT_TRUE(w.ok());
   EXPECT_EQ(absl::StatusCode::kNotFound, (*w)->Finish().status().code());
 }
 
 TEST_F(BlockTest, OverlappingChunksOfOneSeriesAreRejected) {
-  auto w = BlockWriter::Create(dir_, 9, 1);
+  auto w = BlockWriter::Create(espy::fs::Env::Default(), dir_, 9, 1);
   ASSERT_TRUE(w.ok());
   absl::Status s = (*w)->AddSeries(L("cpu", "a"), {Chunk(0, 5, 1), Chunk(20'000, 5, 1)});
   EXPECT_EQ(absl::StatusCode::kInvalidArgument, s.code());
@@ -171,7 +172,7 @@ std::vector<int64_t> Times(const std::vector<model::Sample>& v) {
 TEST_F(BlockTest, TombstonesHideDeletedSamplesAndSurviveReopen) {
   std::string dir = WriteTwoSeries(1);
   {
-    auto b = Block::Open(dir);
+    auto b = Block::Open(espy::fs::Env::Default(), dir);
     ASSERT_TRUE(b.ok()) << b.status();
     EXPECT_FALSE((*b)->has_tombstones());
     Tombstones t;
@@ -192,7 +193,7 @@ TEST_F(BlockTest, TombstonesHideDeletedSamplesAndSurviveReopen) {
   }
   EXPECT_TRUE(fs::exists(dir + "/tombstones"));
   EXPECT_FALSE(fs::exists(dir + "/tombstones.tmp"));
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_TRUE(b.ok()) << b.status();
   std::vector<model::Sample> out;
   ASSERT_TRUE((*b)->Read(0, 0, 1'240'000, &out).ok());
@@ -200,7 +201,7 @@ TEST_F(BlockTest, TombstonesHideDeletedSamplesAndSurviveReopen) {
 }
 
 TEST_F(BlockTest, TombstonesAddedTwiceMerge) {
-  auto b = Block::Open(WriteTwoSeries(1));
+  auto b = Block::Open(espy::fs::Env::Default(), WriteTwoSeries(1));
   ASSERT_TRUE(b.ok());
   Tombstones a, c;
   a[1].Add({5'000, 20'000});
@@ -222,14 +223,14 @@ TEST_F(BlockTest, TombstonesAddedTwiceMerge) {
 TEST_F(BlockTest, CorruptTombstonesFileIsDataLossAtOpen) {
   std::string dir = WriteTwoSeries(1);
   {
-    auto b = Block::Open(dir);
+    auto b = Block::Open(espy::fs::Env::Default(), dir);
     ASSERT_TRUE(b.ok());
     Tombstones t;
     t[0].Add({0, 100});
     ASSERT_TRUE((*b)->AddTombstones(t).ok());
   }
   FlipByte(dir + "/tombstones", 9);
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_EQ(absl::StatusCode::kDataLoss, b.status().code());
   EXPECT_THAT(std::string(b.status().message()), ::testing::HasSubstr("tombstones"));
 }
@@ -237,7 +238,7 @@ TEST_F(BlockTest, CorruptTombstonesFileIsDataLossAtOpen) {
 TEST_F(BlockTest, LeftoverTombstonesTmpIsIgnored) {
   std::string dir = WriteTwoSeries(1);
   std::ofstream(dir + "/tombstones.tmp") << "half written";
-  auto b = Block::Open(dir);
+  auto b = Block::Open(espy::fs::Env::Default(), dir);
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_FALSE((*b)->has_tombstones());
   EXPECT_FALSE(fs::exists(dir + "/tombstones.tmp"));

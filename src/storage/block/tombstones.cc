@@ -1,13 +1,9 @@
 // Tombstone intervals and the block's tombstones file (see tombstones.h).
 #include "storage/block/tombstones.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
+#include "base/status_macros.h"
 #include "encoding/coding.h"
 #include "encoding/crc32c.h"
 #include "fmt/format.h"
@@ -123,35 +119,12 @@ absl::StatusOr<Tombstones> DecodeTombstones(std::string_view data, uint32_t num_
   return t;
 }
 
-absl::Status WriteTombstonesFile(const std::string& dir, const Tombstones& t) {
-  const std::string data = EncodeTombstones(t);
+absl::Status WriteTombstonesFile(fs::Env* env, const std::string& dir, const Tombstones& t) {
   const std::string tmp = fmt::format("{}/{}.tmp", dir, kTombstonesFile);
-  const std::string path = fmt::format("{}/{}", dir, kTombstonesFile);
-  auto fail = [&](std::string_view what, const std::string& p) {
-    return absl::InternalError(fmt::format("{} {}: {}", what, p, std::strerror(errno)));
-  };
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return fail("open", tmp);
-  size_t done = 0;
-  while (done < data.size()) {
-    ssize_t w = ::write(fd, data.data() + done, data.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      absl::Status s = fail("write", tmp);
-      ::close(fd);
-      return s;
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (::fdatasync(fd) != 0) {
-    absl::Status s = fail("fdatasync", tmp);
-    ::close(fd);
-    return s;
-  }
-  ::close(fd);
+  ESPY_RETURN_IF_ERROR(fs::WriteFileSynced(env, tmp, EncodeTombstones(t)));
   CrashPoint("tombstones_write_before_rename");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename to", path);
-  return SyncDir(dir);
+  ESPY_RETURN_IF_ERROR(env->Rename(tmp, fmt::format("{}/{}", dir, kTombstonesFile)));
+  return env->SyncDir(dir);
 }
 
 }  // namespace espy::storage::block

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "fs/env.h"
 
 namespace espy::storage::block {
 
@@ -61,6 +62,6 @@ absl::StatusOr<Tombstones> DecodeTombstones(std::string_view data, uint32_t num_
 
 // Writes dir/tombstones durably: to a temporary file, fdatasync, rename,
 // fsync of dir. A crash leaves the old file or the new one, never a mix.
-absl::Status WriteTombstonesFile(const std::string& dir, const Tombstones& t);
+absl::Status WriteTombstonesFile(fs::Env* env, const std::string& dir, const Tombstones& t);
 
 }  // namespace espy::storage::block

@@ -269,12 +269,12 @@ TEST(HeadTest, FrozenDataStaysReadableUntilItsBlockIsAttached) {
   std::string dir = ::testing::TempDir() + "/head_test_frozen";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  auto w = block::BlockWriter::Create(dir, 1, 1);
+  auto w = block::BlockWriter::Create(espy::fs::Env::Default(), dir, 1, 1);
   ASSERT_TRUE(w.ok());
   ASSERT_TRUE((*w)->AddSeries(h.SeriesLabels(a), {chunks[0], chunks[1]}).ok());
   auto meta = (*w)->Finish();
   ASSERT_TRUE(meta.ok()) << meta.status();
-  auto blk = block::Block::Open(dir + "/" + meta->DirName());
+  auto blk = block::Block::Open(espy::fs::Env::Default(), dir + "/" + meta->DirName());
   ASSERT_TRUE(blk.ok()) << blk.status();
   h.ReplaceBlocks({*blk}, {});
   check();
@@ -294,7 +294,7 @@ std::shared_ptr<block::Block> OneSampleBlock(const std::string& dir,
   std::filesystem::create_directories(dir);
   chunk::ChunkAppender app;
   EXPECT_TRUE(app.Append(5, 1.5).ok());
-  auto w = block::BlockWriter::Create(dir, 3, 1);
+  auto w = block::BlockWriter::Create(espy::fs::Env::Default(), dir, 3, 1);
   EXPECT_TRUE(w.ok());
   if (!w.ok()) return nullptr;
   for (const model::Labels& l : series) {
@@ -303,7 +303,7 @@ std::shared_ptr<block::Block> OneSampleBlock(const std::string& dir,
   auto meta = (*w)->Finish();
   EXPECT_TRUE(meta.ok());
   if (!meta.ok()) return nullptr;
-  auto blk = block::Block::Open(dir + "/" + meta->DirName());
+  auto blk = block::Block::Open(espy::fs::Env::Default(), dir + "/" + meta->DirName());
   EXPECT_TRUE(blk.ok());
   return blk.ok() ? *blk : nullptr;
 }
@@ -628,14 +628,14 @@ TEST(HeadSnapshotTest, MatchesReadUnderRandomWorkloadWithBlocksAndFrozenData) {
                      chunks = cs;
                      return absl::OkStatus();
                    }).ok());
-      auto w = block::BlockWriter::Create(dir, ++seq, 1);
+      auto w = block::BlockWriter::Create(espy::fs::Env::Default(), dir, ++seq, 1);
       ASSERT_TRUE(w.ok());
       ASSERT_TRUE((*w)->AddSeries(h.SeriesLabels(a),
                                   std::vector<std::string_view>(chunks.begin(), chunks.end()))
                       .ok());
       auto meta = (*w)->Finish();
       ASSERT_TRUE(meta.ok()) << meta.status();
-      auto blk = block::Block::Open(dir + "/" + meta->DirName());
+      auto blk = block::Block::Open(espy::fs::Env::Default(), dir + "/" + meta->DirName());
       ASSERT_TRUE(blk.ok()) << blk.status();
       if (next(2) == 0) {  // a deleted range in the block, as Db::Delete adds
         block::Tombstones ts;

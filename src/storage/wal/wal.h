@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "base/log.h"
+#include "fs/env.h"
 
 namespace espy::storage::wal {
 
@@ -33,6 +34,7 @@ struct WalOptions {
   // makes each group commit's sync about a quarter faster. 0 turns it off.
   uint64_t preallocate_bytes = 8ull << 20;
   base::Logger logger = base::NullLogger();
+  fs::Env* env = fs::Env::Default();  // must outlive the writer
 };
 
 // Appends records to the newest segment. Thread-compatible: one committer
@@ -77,8 +79,10 @@ class WalWriter {
   absl::Status OpenSegment(uint64_t number, bool reuse);
   // Flushes, syncs and closes the current segment, then opens the next one.
   absl::Status Rotate();
-  // write(2) all of data[0, n) to the segment; sets the sticky error on failure.
+  // Writes all of data[0, n) to the segment; sets the sticky error on failure.
   absl::Status WriteFully(const char* data, size_t n);
+  // Sets the sticky error from an Env error and returns it.
+  absl::Status Fail(const absl::Status& s);
   // Reserves the segment file up to at least `end` bytes, a step at a time.
   // A file system without fallocate just grows the file as it is written.
   void Reserve(uint64_t end);
@@ -87,13 +91,13 @@ class WalWriter {
   std::string SegmentPath() const;
 
   WalOptions options_;
-  int fd_ = -1;
-  uint64_t segment_ = 0;       // number of the segment being written
-  uint64_t segment_size_ = 0;  // its bytes, written or still in buffer_
-  uint64_t reserved_ = 0;      // its file size: records, then zeros fallocate reserved
-  bool can_reserve_ = true;    // false once fallocate failed on this segment
-  std::string buffer_;         // framed records not yet written
-  absl::Status error_;         // sticky: the first write/sync failure
+  std::unique_ptr<fs::WritableFile> file_;  // null once closed
+  uint64_t segment_ = 0;                    // number of the segment being written
+  uint64_t segment_size_ = 0;               // its bytes, written or still in buffer_
+  uint64_t reserved_ = 0;                   // its file size: records, then zeros fallocate reserved
+  bool can_reserve_ = true;                 // false once fallocate failed on this segment
+  std::string buffer_;                      // framed records not yet written
+  absl::Status error_;                      // sticky: the first write/sync failure
   std::atomic<uint64_t> bytes_written_{0};
   std::atomic<uint64_t> syncs_{0};
 };
@@ -117,7 +121,7 @@ struct ReplayStats {
 // crashes on bad bytes. A missing dir is an empty log.
 // The payload view is valid only during the call to `fn`. No WalWriter may be
 // open on `dir` during a replay.
-absl::StatusOr<ReplayStats> Replay(const std::string& dir, const base::Logger& logger,
+absl::StatusOr<ReplayStats> Replay(fs::Env* env, const std::string& dir, const base::Logger& logger,
                                    const std::function<absl::Status(std::string_view)>& fn);
 
 // The file name of segment `number`: zero-padded to 8 digits ("00000042").
@@ -125,11 +129,11 @@ std::string SegmentFileName(uint64_t number);
 
 // The numbers of the segment files in `dir`, ascending; other files are
 // ignored. A missing dir has none.
-absl::StatusOr<std::vector<uint64_t>> ListSegments(const std::string& dir);
+absl::StatusOr<std::vector<uint64_t>> ListSegments(fs::Env* env, const std::string& dir);
 
 // Deletes the segments numbered below `first_kept` (for truncation once their
 // records are in persisted blocks) and syncs the directory. REQUIRES:
 // `first_kept` <= the open writer's current_segment().
-absl::Status RemoveSegmentsBefore(const std::string& dir, uint64_t first_kept);
+absl::Status RemoveSegmentsBefore(fs::Env* env, const std::string& dir, uint64_t first_kept);
 
 }  // namespace espy::storage::wal

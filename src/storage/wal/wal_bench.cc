@@ -97,7 +97,7 @@ void BM_Replay(benchmark::State& state) {
   const base::Logger logger = base::NullLogger();
   uint64_t sum = 0;
   for (auto _ : state) {
-    auto stats = Replay(wal_dir, logger, [&](std::string_view p) {
+    auto stats = Replay(fs::Env::Default(), wal_dir, logger, [&](std::string_view p) {
       sum += static_cast<unsigned char>(p[0]);
       return absl::OkStatus();
     });

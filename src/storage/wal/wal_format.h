@@ -3,10 +3,8 @@
 // Header is masked CRC-32C (4 bytes), payload length (4 bytes), type (1 byte).
 #pragma once
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -44,18 +42,9 @@ inline uint32_t UnmaskCrc(uint32_t masked) {
   return (rot >> 17) | (rot << 15);
 }
 
-// The text of an errno value (thread-safe, unlike strerror).
-inline std::string ErrnoText(int err) {
-  char buf[256];
-  return strerror_r(err, buf, sizeof(buf));  // GNU variant: returns the message
+// An Env error as the WAL reports it: "wal: fdatasync /d/00000003: Input/output error".
+inline absl::Status WalError(const absl::Status& s) {
+  return absl::Status(s.code(), fmt::format("wal: {}", s.message()));
 }
-
-// "wal: <what> <path>: <errno text>", e.g. "wal: fdatasync /d/00000003: Input/output error".
-inline absl::Status IoError(std::string_view what, const std::string& path, int err) {
-  return absl::InternalError(fmt::format("wal: {} {}: {}", what, path, ErrnoText(err)));
-}
-
-// fsyncs a directory so that file creations and deletions in it survive power loss.
-absl::Status SyncDir(const std::string& dir);
 
 }  // namespace espy::storage::wal

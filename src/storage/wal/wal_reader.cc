@@ -1,12 +1,6 @@
 // Replay: reads every segment through mmap, checks each record's CRC, hands
 // payloads to the caller, truncates a torn tail and skips over corruption.
 // Also lists and removes segment files.
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <chrono>
 
@@ -34,51 +28,6 @@ bool ParseSegmentName(std::string_view name, uint64_t* number) {
   return true;
 }
 
-// A read-only mapping of one segment file, unmapped and closed on destruction.
-class MappedSegment {
- public:
-  MappedSegment() = default;
-  MappedSegment(const MappedSegment&) = delete;
-  MappedSegment& operator=(const MappedSegment&) = delete;
-  ~MappedSegment() { Close(); }
-
-  // Opens and maps `path`; *regular is false (and nothing is mapped) for a
-  // path that is not a regular file.
-  absl::Status Open(const std::string& path, bool* regular) {
-    fd_ = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd_ < 0) return IoError("open segment", path, errno);
-    struct stat st;
-    if (fstat(fd_, &st) != 0) return IoError("stat segment", path, errno);
-    *regular = S_ISREG(st.st_mode);
-    if (!*regular) return absl::OkStatus();
-    size_ = static_cast<uint64_t>(st.st_size);
-    if (size_ == 0) return absl::OkStatus();
-    void* p = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd_, 0);
-    if (p == MAP_FAILED) {
-      size_ = 0;
-      return IoError("mmap segment", path, errno);
-    }
-    data_ = static_cast<const char*>(p);
-    madvise(p, size_, MADV_SEQUENTIAL);  // only a hint; failure is harmless
-    return absl::OkStatus();
-  }
-
-  void Close() {
-    if (data_ != nullptr) munmap(const_cast<char*>(data_), size_);
-    data_ = nullptr;
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
-  const char* data() const { return data_; }
-  uint64_t size() const { return size_; }
-
- private:
-  int fd_ = -1;
-  const char* data_ = nullptr;
-  uint64_t size_ = 0;
-};
-
 // Why the bytes at data[0, n) do not start a valid record; n >= 1.
 std::string DescribeBadRecord(const char* data, uint64_t n) {
   if (std::all_of(data, data + n, [](char c) { return c == 0; })) {
@@ -100,38 +49,33 @@ std::string DescribeBadRecord(const char* data, uint64_t n) {
 
 // Truncates the file at `path` to `size` bytes and syncs it, so the torn
 // tail is gone before a new segment is created after it.
-absl::Status TruncateFile(const std::string& path, uint64_t size) {
-  int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("open for truncation", path, errno);
-  absl::Status status;
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    status = IoError("ftruncate", path, errno);
-  } else if (fdatasync(fd) != 0) {
-    status = IoError("fdatasync after truncation", path, errno);
-  }
-  close(fd);
-  return status;
+absl::Status TruncateFile(fs::Env* env, const std::string& path, uint64_t size) {
+  ESPY_ASSIGN_OR_RETURN(std::unique_ptr<fs::WritableFile> file,
+                        env->NewWritableFile(path, fs::OpenMode::kAppend));
+  ESPY_RETURN_IF_ERROR(file->Truncate(size));
+  ESPY_RETURN_IF_ERROR(file->DataSync());
+  return file->Close();
 }
 
 // Replays one segment into `fn`, updating *stats.
-absl::Status ReplaySegment(const std::string& dir, uint64_t number, bool last,
+absl::Status ReplaySegment(fs::Env* env, const std::string& dir, uint64_t number, bool last,
                            const base::Logger& logger,
                            const std::function<absl::Status(std::string_view)>& fn,
                            ReplayStats* stats) {
   const std::string name = SegmentFileName(number);
   const std::string path = dir + "/" + name;
-  MappedSegment segment;
-  bool regular = false;
-  ESPY_RETURN_IF_ERROR(segment.Open(path, &regular));
-  if (!regular) {
+  absl::StatusOr<std::unique_ptr<fs::MappedRegion>> segment =
+      env->MapFile(path, /*sequential=*/true);
+  if (absl::IsFailedPrecondition(segment.status())) {
     base::Warn(logger, "wal: skipping a segment that is not a regular file", "dir", dir, "segment",
                name);
     return absl::OkStatus();
   }
+  if (!segment.ok()) return WalError(segment.status());
   ++stats->segments;
 
-  const char* data = segment.data();
-  const uint64_t size = segment.size();
+  const char* data = (*segment)->data();
+  const uint64_t size = (*segment)->size();
   uint64_t pos = 0;
   uint64_t records = 0, bytes = 0;
   // The hot loop: no allocation, one CRC pass per record. Every length is
@@ -177,8 +121,8 @@ absl::Status ReplaySegment(const std::string& dir, uint64_t number, bool last,
                  "never acknowledged)",
                  "dir", dir, "segment", name, "offset", pos, "bytes", bad, "reason", reason);
     }
-    segment.Close();
-    ESPY_RETURN_IF_ERROR(TruncateFile(path, pos));
+    segment->reset();
+    if (absl::Status s = TruncateFile(env, path, pos); !s.ok()) return WalError(s);
     stats->torn_bytes_truncated += bad;
   } else {
     base::Error(logger, "wal: corrupt record, skipping the rest of the segment", "dir", dir,
@@ -190,47 +134,43 @@ absl::Status ReplaySegment(const std::string& dir, uint64_t number, bool last,
 
 }  // namespace
 
-absl::StatusOr<std::vector<uint64_t>> ListSegments(const std::string& dir) {
+absl::StatusOr<std::vector<uint64_t>> ListSegments(fs::Env* env, const std::string& dir) {
   std::vector<uint64_t> segments;
-  DIR* d = opendir(dir.c_str());
-  if (d == nullptr) {
-    if (errno == ENOENT) return segments;
-    return IoError("open directory", dir, errno);
-  }
-  errno = 0;
-  while (struct dirent* entry = readdir(d)) {
+  absl::StatusOr<std::vector<std::string>> names = env->ListDir(dir);
+  if (absl::IsNotFound(names.status())) return segments;
+  if (!names.ok()) return WalError(names.status());
+  for (const std::string& name : *names) {
     uint64_t number;
-    if (ParseSegmentName(entry->d_name, &number)) segments.push_back(number);
-    errno = 0;
+    if (ParseSegmentName(name, &number)) segments.push_back(number);
   }
-  int err = errno;
-  closedir(d);
-  if (err != 0) return IoError("read directory", dir, err);
   std::sort(segments.begin(), segments.end());
   return segments;
 }
 
-absl::Status RemoveSegmentsBefore(const std::string& dir, uint64_t first_kept) {
-  ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(dir));
+absl::Status RemoveSegmentsBefore(fs::Env* env, const std::string& dir, uint64_t first_kept) {
+  ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(env, dir));
   bool removed = false;
   for (uint64_t number : segments) {
     if (number >= first_kept) break;
-    std::string path = dir + "/" + SegmentFileName(number);
-    if (unlink(path.c_str()) != 0) return IoError("remove segment", path, errno);
+    if (absl::Status s = env->RemoveFile(dir + "/" + SegmentFileName(number)); !s.ok()) {
+      return WalError(s);
+    }
     removed = true;
   }
-  if (removed) return SyncDir(dir);
+  if (removed) {
+    if (absl::Status s = env->SyncDir(dir); !s.ok()) return WalError(s);
+  }
   return absl::OkStatus();
 }
 
-absl::StatusOr<ReplayStats> Replay(const std::string& dir, const base::Logger& logger,
+absl::StatusOr<ReplayStats> Replay(fs::Env* env, const std::string& dir, const base::Logger& logger,
                                    const std::function<absl::Status(std::string_view)>& fn) {
   const auto start = std::chrono::steady_clock::now();
-  ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(dir));
+  ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(env, dir));
   ReplayStats stats;
   for (size_t i = 0; i < segments.size(); ++i) {
     ESPY_RETURN_IF_ERROR(
-        ReplaySegment(dir, segments[i], i + 1 == segments.size(), logger, fn, &stats));
+        ReplaySegment(env, dir, segments[i], i + 1 == segments.size(), logger, fn, &stats));
   }
   const auto elapsed =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);

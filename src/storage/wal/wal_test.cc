@@ -77,7 +77,7 @@ class WalTest : public ::testing::Test {
   // Replays dir_, collecting payloads into *out; the log text lands in log_.
   ReplayStats Read(std::vector<std::string>* out) {
     out->clear();
-    auto stats = Replay(dir_, logger_, [&](std::string_view p) {
+    auto stats = Replay(espy::fs::Env::Default(), dir_, logger_, [&](std::string_view p) {
       out->emplace_back(p);
       return absl::OkStatus();
     });
@@ -88,7 +88,7 @@ class WalTest : public ::testing::Test {
   std::string SegmentPath(uint64_t n) const { return dir_ + "/" + SegmentFileName(n); }
   uint64_t FileSize(uint64_t n) const { return fs::file_size(SegmentPath(n)); }
   std::vector<uint64_t> Segments() const {
-    auto s = ListSegments(dir_);
+    auto s = ListSegments(espy::fs::Env::Default(), dir_);
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *s : std::vector<uint64_t>{};
   }
@@ -473,7 +473,7 @@ TEST_F(WalTest, UnknownRecordTypeIsCorruption) {
 TEST_F(WalTest, ErrorFromCallbackStopsReplay) {
   Write({"a", "b", "c", "d"}, /*segment_bytes=*/25);  // two records per segment
   int calls = 0;
-  auto stats = Replay(dir_, logger_, [&](std::string_view p) {
+  auto stats = Replay(espy::fs::Env::Default(), dir_, logger_, [&](std::string_view p) {
     ++calls;
     if (p == "c") return absl::FailedPreconditionError("bad record c");
     return absl::OkStatus();
@@ -530,7 +530,8 @@ TEST_F(WalTest, OpenErrorNamesThePathAndCause) {
   EXPECT_THAT(w.status().message(), HasSubstr(root_ + "/file"));
   EXPECT_THAT(w.status().message(), HasSubstr("Not a directory"));
 
-  auto stats = Replay(root_ + "/file", logger_, [](std::string_view) { return absl::OkStatus(); });
+  auto stats = Replay(espy::fs::Env::Default(), root_ + "/file", logger_,
+                      [](std::string_view) { return absl::OkStatus(); });
   ASSERT_FALSE(stats.ok());
   EXPECT_THAT(stats.status().message(), HasSubstr("Not a directory"));
 }
@@ -561,12 +562,12 @@ TEST_F(WalTest, WriteErrorNamesSegmentAndSticks) {
 TEST_F(WalTest, RemoveSegmentsBeforeKeepsLaterOnes) {
   Write({"a", "b", "c", "d"}, /*segment_bytes=*/1);
   ASSERT_EQ((std::vector<uint64_t>{1, 2, 3, 4}), Segments());
-  ASSERT_TRUE(RemoveSegmentsBefore(dir_, 3).ok());
+  ASSERT_TRUE(RemoveSegmentsBefore(espy::fs::Env::Default(), dir_, 3).ok());
   EXPECT_EQ((std::vector<uint64_t>{3, 4}), Segments());
   std::vector<std::string> got;
   Read(&got);
   EXPECT_EQ((std::vector<std::string>{"c", "d"}), got);
-  EXPECT_TRUE(RemoveSegmentsBefore(root_ + "/missing", 3).ok());
+  EXPECT_TRUE(RemoveSegmentsBefore(espy::fs::Env::Default(), root_ + "/missing", 3).ok());
 }
 
 // The byte layout documented in docs/format/wal.md, pinned.

@@ -1,13 +1,6 @@
 // WalWriter: frames records, buffers them, writes and syncs segment files,
 // and rotates to a new segment when one is full.
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cstring>
-#include <filesystem>
-#include <system_error>
 
 #include "base/status_macros.h"
 #include "encoding/coding.h"
@@ -23,36 +16,7 @@ namespace {
 // this large is written straight from the caller's memory.
 constexpr size_t kFlushThresholdBytes = 1 << 20;
 
-// Creates `dir` and its missing parents, syncing the parent of each directory
-// made so the new entries survive power loss.
-absl::Status CreateDir(const std::string& dir) {
-  std::filesystem::path path(dir);
-  std::error_code ec;
-  if (std::filesystem::is_directory(path, ec)) return absl::OkStatus();
-  if (path.has_parent_path() && path.parent_path() != path) {
-    ESPY_RETURN_IF_ERROR(CreateDir(path.parent_path().string()));
-  }
-  if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-    return IoError("create directory", dir, errno);
-  }
-  struct stat st;
-  if (stat(dir.c_str(), &st) != 0) return IoError("stat", dir, errno);
-  if (!S_ISDIR(st.st_mode)) return IoError("create directory", dir, ENOTDIR);
-  std::string parent = path.has_parent_path() ? path.parent_path().string() : ".";
-  return SyncDir(parent.empty() ? "." : parent);
-}
-
 }  // namespace
-
-absl::Status SyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return IoError("open directory", dir, errno);
-  int rc = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return IoError("fsync directory", dir, err);
-  return absl::OkStatus();
-}
 
 std::string SegmentFileName(uint64_t number) {
   return fmt::format("{:0{}d}", number, kSegmentNameDigits);
@@ -66,8 +30,9 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const WalOptions& opt
     return absl::InvalidArgumentError("wal: WalOptions.segment_bytes must be > 0");
   }
   if (!options.logger) return absl::InvalidArgumentError("wal: WalOptions.logger is null");
-  ESPY_RETURN_IF_ERROR(CreateDir(options.dir));
-  ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(options.dir));
+  if (options.env == nullptr) return absl::InvalidArgumentError("wal: WalOptions.env is null");
+  if (absl::Status s = fs::CreateDirs(options.env, options.dir); !s.ok()) return WalError(s);
+  ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(options.env, options.dir));
 
   std::unique_ptr<WalWriter> writer(new WalWriter(options));
   uint64_t number = segments.empty() ? 1 : segments.back() + 1;
@@ -76,9 +41,9 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const WalOptions& opt
     // An empty newest segment (a writer opened and closed without records, or
     // a torn tail truncated to nothing) is reused rather than left behind.
     std::string newest = options.dir + "/" + SegmentFileName(segments.back());
-    struct stat st;
-    if (stat(newest.c_str(), &st) != 0) return IoError("stat", newest, errno);
-    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+    absl::StatusOr<fs::FileInfo> info = options.env->Stat(newest);
+    if (!info.ok()) return WalError(info.status());
+    if (!info->is_dir && info->size == 0) {
       number = segments.back();
       reuse = true;
     }
@@ -90,7 +55,7 @@ absl::StatusOr<std::unique_ptr<WalWriter>> WalWriter::Open(const WalOptions& opt
 }
 
 WalWriter::~WalWriter() {
-  if (fd_ < 0) return;
+  if (file_ == nullptr) return;
   if (error_.ok()) {
     absl::Status s = Flush();
     // Without the cut, the next writer's segment would leave this one, no
@@ -98,7 +63,12 @@ WalWriter::~WalWriter() {
     if (s.ok() && reserved_ > segment_size_) s = Trim();
     if (!s.ok()) base::Warn(options_.logger, "wal close failed", "err", s.message());
   }
-  close(fd_);
+  file_.reset();
+}
+
+absl::Status WalWriter::Fail(const absl::Status& s) {
+  error_ = WalError(s);
+  return error_;
 }
 
 std::string WalWriter::SegmentPath() const {
@@ -110,18 +80,12 @@ absl::Status WalWriter::OpenSegment(uint64_t number, bool reuse) {
   segment_size_ = 0;
   reserved_ = 0;
   can_reserve_ = true;
-  std::string path = SegmentPath();
-  int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (reuse ? 0 : O_EXCL);
-  fd_ = open(path.c_str(), flags, 0644);
-  if (fd_ < 0) {
-    error_ = IoError("create segment", path, errno);
-    return error_;
-  }
+  absl::StatusOr<std::unique_ptr<fs::WritableFile>> file = options_.env->NewWritableFile(
+      SegmentPath(), reuse ? fs::OpenMode::kAppend : fs::OpenMode::kCreateNew);
+  if (!file.ok()) return Fail(file.status());
+  file_ = *std::move(file);
   // The file's directory entry must survive power loss, not just its data.
-  if (absl::Status s = SyncDir(options_.dir); !s.ok()) {
-    error_ = s;
-    return error_;
-  }
+  if (absl::Status s = options_.env->SyncDir(options_.dir); !s.ok()) return Fail(s);
   return absl::OkStatus();
 }
 
@@ -161,16 +125,7 @@ absl::Status WalWriter::AddRecord(std::string_view payload) {
 }
 
 absl::Status WalWriter::WriteFully(const char* data, size_t n) {
-  while (n > 0) {
-    ssize_t w = write(fd_, data, n);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      error_ = IoError("write", SegmentPath(), errno);
-      return error_;
-    }
-    data += w;
-    n -= static_cast<size_t>(w);
-  }
+  if (absl::Status s = file_->Append(std::string_view(data, n)); !s.ok()) return Fail(s);
   return absl::OkStatus();
 }
 
@@ -182,12 +137,11 @@ void WalWriter::Reserve(uint64_t end) {
       std::max(end, std::min((end + step - 1) / step * step, options_.segment_bytes));
   // Mode 0 sets the file size too: the records then overwrite reserved
   // zeros, and syncing them changes no size.
-  if (fallocate(fd_, 0, static_cast<off_t>(reserved_), static_cast<off_t>(target - reserved_)) !=
-      0) {
+  if (absl::Status s = file_->Allocate(reserved_, target - reserved_); !s.ok()) {
     // Not supported here, or no room: the writes that follow grow the file
     // (and meet ENOSPC themselves, with a clear error, if the disk is full).
     base::Warn(options_.logger, "wal preallocation off: fallocate failed", "segment",
-               SegmentFileName(segment_), "err", std::strerror(errno));
+               SegmentFileName(segment_), "err", s.message());
     can_reserve_ = false;
     return;
   }
@@ -195,15 +149,9 @@ void WalWriter::Reserve(uint64_t end) {
 }
 
 absl::Status WalWriter::Trim() {
-  if (ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) {
-    error_ = IoError("ftruncate", SegmentPath(), errno);
-    return error_;
-  }
+  if (absl::Status s = file_->Truncate(segment_size_); !s.ok()) return Fail(s);
   reserved_ = segment_size_;
-  if (fdatasync(fd_) != 0) {
-    error_ = IoError("fdatasync", SegmentPath(), errno);
-    return error_;
-  }
+  if (absl::Status s = file_->DataSync(); !s.ok()) return Fail(s);
   syncs_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }
@@ -222,10 +170,7 @@ absl::Status WalWriter::Sync() {
   ESPY_RETURN_IF_ERROR(Flush());
   // After a failed fdatasync the kernel may have dropped the dirty pages, so
   // a retry could "succeed" without the data: the error stays.
-  if (fdatasync(fd_) != 0) {
-    error_ = IoError("fdatasync", SegmentPath(), errno);
-    return error_;
-  }
+  if (absl::Status s = file_->DataSync(); !s.ok()) return Fail(s);
   syncs_.fetch_add(1, std::memory_order_relaxed);
   return absl::OkStatus();
 }
@@ -233,12 +178,9 @@ absl::Status WalWriter::Sync() {
 absl::Status WalWriter::Rotate() {
   ESPY_RETURN_IF_ERROR(Flush());
   ESPY_RETURN_IF_ERROR(Trim());  // syncs the records and the cut
-  if (close(fd_) != 0) {
-    error_ = IoError("close", SegmentPath(), errno);
-    fd_ = -1;
-    return error_;
-  }
-  fd_ = -1;
+  absl::Status closed = file_->Close();
+  file_.reset();
+  if (!closed.ok()) return Fail(closed);
   return OpenSegment(segment_ + 1, /*reuse=*/false);
 }
 
