@@ -115,43 +115,48 @@ absl::Status Db::Replay() {
       options_.retention_ms > 0 ? options_.clock->NowMillis() - options_.retention_ms : INT64_MIN;
   ESPY_ASSIGN_OR_RETURN(
       wal::ReplayStats stats,
-      wal::Replay(env, options_.dir + "/wal", options_.logger, [&](std::string_view payload) {
-        if (record::TypeOf(payload) == record::RecordType::kTombstones) {
-          // In WAL order: it removes what was replayed before it, only.
-          ReplayTombstone(payload);
-          return absl::OkStatus();
-        }
-        // A record that passed its CRC but does not decode was written by a
-        // broken build; skip it rather than refuse to start.
-        if (absl::Status s = record::DecodeBatch(payload, &series, &samples); !s.ok()) {
-          if (bad_records++ == 0)
-            base::Error(options_.logger, "skipping WAL record", "err", s.message());
-          return absl::OkStatus();
-        }
-        for (record::RefSeries& s : series) {
-          if (absl::Status st = head_.Recover(s.ref, std::move(s.labels)); !st.ok()) {
-            base::Error(options_.logger, "skipping WAL series", "err", st.message());
-          } else {
-            head_.MarkLogged(s.ref, wal_gen_);
-          }
-        }
-        for (const record::RefSample& s : samples) {
-          // Samples whose series record was lost to corruption cannot be
-          // placed; they are counted and reported.
-          if (!head_.Exists(s.ref)) {
-            ++orphans;
-            continue;
-          }
-          if (s.ts < oldest_kept) {
-            ++expired;
-            continue;
-          }
-          head_.Append(s.ref, s.ts, s.value);
-          group_max_ts_ = std::max(group_max_ts_, s.ts);
-          ++replayed;
-        }
-        return absl::OkStatus();
-      }));
+      wal::ReplayWithPositions(
+          env, options_.dir + "/wal", options_.logger,
+          [&](std::string_view payload, const wal::RecordPosition& pos) {
+            if (record::TypeOf(payload) == record::RecordType::kTombstones) {
+              // In WAL order: it removes what was replayed before it, only.
+              ReplayTombstone(payload);
+              return absl::OkStatus();
+            }
+            // A record that passed its CRC but does not decode was written by a
+            // broken build; skip it rather than refuse to start.
+            if (absl::Status s = record::DecodeBatch(payload, &series, &samples); !s.ok()) {
+              if (bad_records++ == 0) {
+                base::Error(options_.logger, "skipping WAL record", "segment",
+                            wal::SegmentFileName(pos.segment), "offset", pos.offset, "err",
+                            s.message());
+              }
+              return absl::OkStatus();
+            }
+            for (record::RefSeries& s : series) {
+              if (absl::Status st = head_.Recover(s.ref, std::move(s.labels)); !st.ok()) {
+                base::Error(options_.logger, "skipping WAL series", "err", st.message());
+              } else {
+                head_.MarkLogged(s.ref, wal_gen_);
+              }
+            }
+            for (const record::RefSample& s : samples) {
+              // Samples whose series record was lost to corruption cannot be
+              // placed; they are counted and reported.
+              if (!head_.Exists(s.ref)) {
+                ++orphans;
+                continue;
+              }
+              if (s.ts < oldest_kept) {
+                ++expired;
+                continue;
+              }
+              head_.Append(s.ref, s.ts, s.value);
+              group_max_ts_ = std::max(group_max_ts_, s.ts);
+              ++replayed;
+            }
+            return absl::OkStatus();
+          }));
   if (orphans > 0 || bad_records > 0) {
     base::Error(options_.logger, "WAL replay dropped data", "orphan_samples", orphans,
                 "bad_records", bad_records);

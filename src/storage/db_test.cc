@@ -3,10 +3,16 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "absl/synchronization/mutex.h"
+#include "encoding/coding.h"
+#include "fmt/format.h"
 #include "gtest/gtest.h"
+#include "spdlog/sinks/ostream_sink.h"
+#include "storage/record/record.h"
+#include "storage/wal/wal.h"
 
 namespace espy::storage {
 namespace {
@@ -640,6 +646,71 @@ TEST_F(DbTest, CorruptTombstonesFileQuarantinesItsBlock) {
   EXPECT_EQ(1u, db_->stats().blocks_quarantined);
   EXPECT_TRUE(std::filesystem::exists(dir_ + "/quarantine/b-0000000000000001/tombstones"));
   EXPECT_EQ(1u, Read("b").size());
+}
+
+// A WAL written partly by an older binary (type 1 batch records) and partly
+// by this one replays as one log; a batch record whose CRC holds but whose
+// zstd body is damaged is skipped, reported with its segment and offset.
+TEST_F(DbTest, OldAndNewWalRecordsReplayTogetherAndBadOnesAreLocated) {
+  db_.reset();
+  std::filesystem::remove_all(dir_);
+  uint64_t bad_offset = 0;
+  {
+    wal::WalOptions wo;
+    wo.dir = dir_ + "/wal";
+    auto w = wal::WalWriter::Open(wo);
+    ASSERT_TRUE(w.ok()) << w.status();
+    // Type 1, as older binaries wrote it: series 1 {__name__="cpu",host="a"},
+    // samples (1, 1000, 1.5) and (1, 2000, 2.5).
+    std::string v1 = "\x01\x01\x01\x02";
+    encoding::PutLengthPrefixed(&v1, "__name__");
+    encoding::PutLengthPrefixed(&v1, "cpu");
+    encoding::PutLengthPrefixed(&v1, "host");
+    encoding::PutLengthPrefixed(&v1, "a");
+    v1 += "\x02";
+    encoding::PutVarsint64(&v1, 1000);
+    v1 += '\x01';
+    encoding::PutVarsint64(&v1, 0);
+    encoding::PutDouble(&v1, 1.5);
+    v1 += '\x01';
+    encoding::PutVarsint64(&v1, 1000);
+    encoding::PutDouble(&v1, 2.5);
+    ASSERT_TRUE((*w)->AddRecord(v1).ok());
+    // This binary's format, compressed (many samples) and not.
+    std::vector<record::RefSample> many;
+    for (int64_t t = 3000; t < 3000 + 1000 * 1000; t += 1000) {
+      many.push_back({1, t, static_cast<double>(t) / 100});
+    }
+    std::string big;
+    record::EncodeBatch({}, many, &big);
+    ASSERT_EQ(1, big[1] & 1) << "expected a compressed record";
+    ASSERT_TRUE((*w)->AddRecord(big).ok());
+    bad_offset = 9 + v1.size() + 9 + big.size();
+    std::string damaged = big;
+    damaged[damaged.size() / 2] = static_cast<char>(damaged[damaged.size() / 2] ^ 0x55);
+    damaged[8] = static_cast<char>(damaged[8] ^ 0x55);
+    ASSERT_TRUE((*w)->AddRecord(damaged).ok());  // a valid CRC over a bad body
+    std::string small;
+    record::EncodeBatch({}, {{1, 5'000'000, -0.25}}, &small);
+    ASSERT_TRUE((*w)->AddRecord(small).ok());
+    ASSERT_TRUE((*w)->Sync().ok());
+  }
+  std::ostringstream log;
+  options_.logger = std::make_shared<spdlog::logger>(
+      "db_test", std::make_shared<spdlog::sinks::ostream_sink_mt>(log));
+  Reopen();
+  const std::map<int64_t, double> got = ReadMap("a");
+  EXPECT_EQ(2u + 1000u + 1u, got.size());
+  EXPECT_EQ(1.5, got.at(1000));
+  EXPECT_EQ(2.5, got.at(2000));
+  EXPECT_EQ(30.0, got.at(3000));
+  EXPECT_EQ(10020.0, got.at(1002000));
+  EXPECT_EQ(-0.25, got.at(5'000'000));
+  options_.logger->flush();
+  EXPECT_NE(std::string::npos,
+            log.str().find(fmt::format("segment=00000001 offset={} ", bad_offset)))
+      << log.str();
+  EXPECT_NE(std::string::npos, log.str().find("bad_records=1")) << log.str();
 }
 
 }  // namespace

@@ -124,6 +124,19 @@ struct ReplayStats {
 absl::StatusOr<ReplayStats> Replay(fs::Env* env, const std::string& dir, const base::Logger& logger,
                                    const std::function<absl::Status(std::string_view)>& fn);
 
+// Where a record is: its segment's number and the byte offset of its header
+// in that segment.
+struct RecordPosition {
+  uint64_t segment = 0;
+  uint64_t offset = 0;
+};
+
+// Replay, handing `fn` each record's position too, so that a record which
+// passed its CRC but does not decode can be reported where it is.
+absl::StatusOr<ReplayStats> ReplayWithPositions(
+    fs::Env* env, const std::string& dir, const base::Logger& logger,
+    const std::function<absl::Status(std::string_view, const RecordPosition&)>& fn);
+
 // The file name of segment `number`: zero-padded to 8 digits ("00000042").
 std::string SegmentFileName(uint64_t number);
 

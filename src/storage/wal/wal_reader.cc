@@ -58,10 +58,10 @@ absl::Status TruncateFile(fs::Env* env, const std::string& path, uint64_t size) 
 }
 
 // Replays one segment into `fn`, updating *stats.
-absl::Status ReplaySegment(fs::Env* env, const std::string& dir, uint64_t number, bool last,
-                           const base::Logger& logger,
-                           const std::function<absl::Status(std::string_view)>& fn,
-                           ReplayStats* stats) {
+absl::Status ReplaySegment(
+    fs::Env* env, const std::string& dir, uint64_t number, bool last, const base::Logger& logger,
+    const std::function<absl::Status(std::string_view, const RecordPosition&)>& fn,
+    ReplayStats* stats) {
   const std::string name = SegmentFileName(number);
   const std::string path = dir + "/" + name;
   absl::StatusOr<std::unique_ptr<fs::MappedRegion>> segment =
@@ -91,7 +91,8 @@ absl::Status ReplaySegment(fs::Env* env, const std::string& dir, uint64_t number
     const uint32_t actual =
         encoding::crc32c::Extend(0, header + kLengthOffset, kHeaderBytes - kLengthOffset + length);
     if (actual != expected) break;
-    if (absl::Status s = fn(std::string_view(header + kHeaderBytes, length)); !s.ok()) {
+    if (absl::Status s = fn(std::string_view(header + kHeaderBytes, length), {number, pos});
+        !s.ok()) {
       stats->records += records;
       stats->bytes += bytes;
       return s;
@@ -165,6 +166,14 @@ absl::Status RemoveSegmentsBefore(fs::Env* env, const std::string& dir, uint64_t
 
 absl::StatusOr<ReplayStats> Replay(fs::Env* env, const std::string& dir, const base::Logger& logger,
                                    const std::function<absl::Status(std::string_view)>& fn) {
+  return ReplayWithPositions(
+      env, dir, logger,
+      [&fn](std::string_view payload, const RecordPosition&) { return fn(payload); });
+}
+
+absl::StatusOr<ReplayStats> ReplayWithPositions(
+    fs::Env* env, const std::string& dir, const base::Logger& logger,
+    const std::function<absl::Status(std::string_view, const RecordPosition&)>& fn) {
   const auto start = std::chrono::steady_clock::now();
   ESPY_ASSIGN_OR_RETURN(std::vector<uint64_t> segments, ListSegments(env, dir));
   ReplayStats stats;

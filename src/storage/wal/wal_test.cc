@@ -592,5 +592,23 @@ TEST(WalFormatTest, MaskRoundTripsAndChangesTheValue) {
   EXPECT_EQ("12345678", SegmentFileName(12345678));
 }
 
+TEST_F(WalTest, ReplayWithPositionsNamesSegmentAndOffsetOfEachRecord) {
+  // Two segments: the third record does not fit in the first.
+  Write({std::string(10, 'a'), std::string(20, 'b'), std::string(30, 'c')},
+        kHeaderBytes * 2 + 10 + 20);
+  std::vector<std::pair<uint64_t, uint64_t>> positions;
+  std::vector<size_t> sizes;
+  auto stats = ReplayWithPositions(espy::fs::Env::Default(), dir_, logger_,
+                                   [&](std::string_view p, const RecordPosition& pos) {
+                                     positions.emplace_back(pos.segment, pos.offset);
+                                     sizes.push_back(p.size());
+                                     return absl::OkStatus();
+                                   });
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ((std::vector<size_t>{10, 20, 30}), sizes);
+  EXPECT_EQ((std::vector<std::pair<uint64_t, uint64_t>>{{1, 0}, {1, kHeaderBytes + 10}, {2, 0}}),
+            positions);
+}
+
 }  // namespace
 }  // namespace espy::storage::wal
