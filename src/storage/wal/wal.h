@@ -24,14 +24,22 @@ enum class FsyncPolicy {
   kNever,   // leave flushing to the OS; a crash may lose acknowledged writes
 };
 
+// The smallest reservation step, and the share of a segment's size that a
+// step grows to (see WalOptions::preallocate_bytes).
+inline constexpr uint64_t kMinPreallocateBytes = 64 << 10;
+inline constexpr uint64_t kPreallocateFraction = 32;
+
 struct WalOptions {
   std::string dir;  // created if missing
   // A segment is closed and a new one started once it grows past this. Larger
   // segments mean fewer files; smaller ones let truncation free space sooner.
   uint64_t segment_bytes = 128ull << 20;
-  // The segment file is reserved (fallocate) this far ahead of its records,
-  // so that an fdatasync need not also commit a new file size: on ext4 that
-  // makes each group commit's sync about a quarter faster. 0 turns it off.
+  // The segment file is reserved (fallocate) ahead of its records, so that
+  // an fdatasync need not also commit a new file size: on ext4 that makes
+  // each group commit's sync about a quarter faster. The step grows with the
+  // segment (a 1/kPreallocateFraction of what it holds, at least
+  // kMinPreallocateBytes) up to this, so that a small WAL is not mostly
+  // reserved zeros on disk. 0 turns reservation off.
   uint64_t preallocate_bytes = 8ull << 20;
   base::Logger logger = base::NullLogger();
   fs::Env* env = fs::Env::Default();  // must outlive the writer

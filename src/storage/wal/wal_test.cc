@@ -348,6 +348,33 @@ TEST_F(WalTest, OpenSegmentIsReservedAheadAndCutToItsRecordsOnClose) {
   EXPECT_EQ(0u, stats.torn_bytes_truncated + stats.corrupt_bytes_skipped);
 }
 
+TEST_F(WalTest, ReservationGrowsWithTheSegmentAndStaysASmallShareOfIt) {
+  auto w = OpenWriter();  // the default 8 MiB cap
+  ASSERT_NE(nullptr, w);
+  uint64_t records = 0;
+  uint64_t largest_step = 0, last_size = 0;
+  for (int i = 0; i < 8000; ++i) {
+    std::string payload = Payload(i, 1000);
+    ASSERT_TRUE(w->AddRecord(payload).ok());
+    records += kHeaderBytes + payload.size();
+    ASSERT_TRUE(w->Sync().ok());
+    const uint64_t size = FileSize(1);
+    EXPECT_GE(size, records) << i;
+    // Never more reserved than one step: 64 KiB or 1/32 of the records.
+    EXPECT_LE(size - records,
+              std::max(kMinPreallocateBytes, records / kPreallocateFraction + kMinPreallocateBytes))
+        << i;
+    if (size > last_size && last_size != 0) largest_step = std::max(largest_step, size - last_size);
+    last_size = size;
+  }
+  // 8 MB of records: the step grew past the 64 KiB floor, and stayed far
+  // below the 8 MiB cap.
+  EXPECT_GT(largest_step, kMinPreallocateBytes);
+  EXPECT_LT(largest_step, uint64_t{1} << 20);
+  w.reset();
+  EXPECT_EQ(records, FileSize(1));
+}
+
 TEST_F(WalTest, CrashWithReservedSpaceLosesNoSyncedRecord) {
   auto w = OpenWriter(128ull << 20, /*preallocate_bytes=*/1 << 16);
   ASSERT_NE(nullptr, w);

@@ -131,7 +131,13 @@ absl::Status WalWriter::WriteFully(const char* data, size_t n) {
 
 void WalWriter::Reserve(uint64_t end) {
   if (end <= reserved_ || !can_reserve_ || options_.preallocate_bytes == 0) return;
-  const uint64_t step = options_.preallocate_bytes;
+  // The step grows with the segment, so the zeros reserved ahead stay a
+  // small share of what it holds (and of the disk a small WAL takes), and
+  // the number of fallocate calls per segment stays bounded.
+  const uint64_t cap = options_.preallocate_bytes;
+  const uint64_t floor = std::min(kMinPreallocateBytes, cap);
+  const uint64_t step =
+      std::clamp(segment_size_ / kPreallocateFraction / floor * floor, floor, cap);
   // Whole steps, but never past the segment size (unless a record is).
   const uint64_t target =
       std::max(end, std::min((end + step - 1) / step * step, options_.segment_bytes));
