@@ -9,7 +9,6 @@
 #include "http/api.h"
 #include "ingest/json_parser.h"
 #include "model/timestamp.h"
-#include "query/engine/db_queryable.h"
 #include "query/engine/step_aggregator.h"
 #include "query/promql/parser.h"
 #include "query/sample_pager.h"
@@ -216,8 +215,13 @@ void HandleStepGet(const ApiOptions& opts, const query::PageRequest& page, const
   r.step_ms = *step_ms;
   r.agg = *parsed_agg;
   r.max_points = page.limit;
-  query::engine::DbQueryable queryable(opts.db);
-  absl::StatusOr<query::engine::Matrix> m = query::engine::AggregateSteps(queryable, r);
+  absl::StatusOr<std::unique_ptr<storage::Querier>> querier =
+      static_cast<const storage::Queryable&>(*opts.db).Querier(INT64_MIN, INT64_MAX);
+  if (!querier.ok()) {
+    reply(ErrorResponse(querier.status()));
+    return;
+  }
+  absl::StatusOr<query::engine::Matrix> m = query::engine::AggregateSteps(**querier, r);
   if (!m.ok()) {
     reply(ErrorResponse(m.status()));
     return;
@@ -262,7 +266,19 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
     HandleStepGet(opts, request, step, agg, std::move(reply));
     return;
   }
-  query::Page page = query::ReadPage(opts.db->head(), request);
+  absl::StatusOr<std::unique_ptr<storage::Querier>> querier =
+      static_cast<const storage::Queryable&>(*opts.db).Querier(request.mint, request.maxt);
+  if (!querier.ok()) {
+    reply(ErrorResponse(querier.status()));
+    return;
+  }
+  // The page's labels live as long as the querier.
+  absl::StatusOr<query::Page> read = query::ReadPage(**querier, request);
+  if (!read.ok()) {
+    reply(ErrorResponse(read.status()));
+    return;
+  }
+  const query::Page& page = *read;
   std::string body;
   body.reserve(page.points.size() * 96 + 2);
   body.push_back('[');
