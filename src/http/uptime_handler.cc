@@ -67,8 +67,7 @@ absl::Status ForEachSample(const storage::Querier& querier, std::string_view met
   std::pmr::unsynchronized_pool_resource memory;
   while ((*set)->Next()) {
     // In batches: bounded memory whatever the range holds.
-    std::unique_ptr<storage::SampleIterator> it =
-        querier.Samples((*set)->id(), mint, maxt, &memory);
+    storage::SampleIteratorPtr it = querier.Samples((*set)->id(), mint, maxt, &memory);
     while (true) {
       absl::StatusOr<std::span<const model::Sample>> batch = it->Next(kBatchSamples);
       if (!batch.ok()) return batch.status();

@@ -39,19 +39,20 @@ namespace {
 // from the store, which reads them by timestamp (not index), so concurrent
 // out-of-order inserts cannot make it skip or repeat a point. Batches start
 // at one sample (positioning a series whose points do not make it into the
-// page reads one) and double while the series keeps contributing, so the
-// reads a page causes stay within twice what it uses.
+// page reads one), then are the page's even share per series, then double
+// while the series keeps contributing: a page reads little more than it
+// uses whether its points come from few series or from many.
 struct SeriesCursor {
-  SeriesCursor(model::SeriesRef ref, const model::Labels* labels,
-               std::unique_ptr<storage::SampleIterator> it)
+  SeriesCursor(model::SeriesRef ref, const model::Labels* labels, storage::SampleIteratorPtr it)
       : ref(ref), labels(labels), it(std::move(it)) {}
 
   model::SeriesRef ref;
   const model::Labels* labels;
-  std::unique_ptr<storage::SampleIterator> it;
+  storage::SampleIteratorPtr it;
   std::span<const model::Sample> batch;
   size_t pos = 0;
   size_t want = 1;  // the next batch's size
+  size_t then = 1;  // the one after it
 
   const model::Sample& Current() const { return batch[pos]; }
 
@@ -63,7 +64,8 @@ struct SeriesCursor {
     if (!next.ok()) return next.status();
     batch = *next;
     pos = 0;
-    want = std::min(want * 2, max_batch);
+    want = then;
+    then = std::min(then * 2, max_batch);
     return !batch.empty();
   }
 };
@@ -134,8 +136,11 @@ absl::StatusOr<Page> ReadPage(const storage::Querier& querier, const PageRequest
   heap.reserve(cursors.size());
   // The largest batch a series reads at once.
   const size_t max_batch = std::min<size_t>(request.limit, 256);
+  const size_t share =
+      std::clamp<size_t>(request.limit / std::max<size_t>(cursors.size(), 1), 1, max_batch);
   for (size_t i = 0; i < cursors.size(); ++i) {
     SeriesCursor& c = cursors[i];
+    c.then = share;
     absl::StatusOr<bool> more = c.Advance(max_batch);
     if (!more.ok()) return more.status();
     if (*more) {

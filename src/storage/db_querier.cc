@@ -85,6 +85,7 @@ class DbSampleIterator final : public SampleIterator {
 
   absl::StatusOr<std::span<const model::Sample>> Next(size_t want) override {
     batch_.clear();
+    batch_.reserve(want);
     while (batch_.size() < want) {
       if (loaded_) {
         if (snap_.Next()) {
@@ -163,10 +164,11 @@ class DbQuerier final : public storage::Querier {
     return head.Exists(id) ? &head.SeriesLabels(id) : nullptr;
   }
 
-  std::unique_ptr<SampleIterator> Samples(SeriesId id, int64_t mint, int64_t maxt,
-                                          std::pmr::memory_resource* memory) const override {
-    return std::make_unique<DbSampleIterator>(&db_->head(), id, std::max(mint, this->mint()),
-                                              std::min(maxt, this->maxt()), memory);
+  SampleIteratorPtr Samples(SeriesId id, int64_t mint, int64_t maxt,
+                            std::pmr::memory_resource* memory) const override {
+    return MakeSampleIterator<DbSampleIterator>(memory, &db_->head(), id,
+                                                std::max(mint, this->mint()),
+                                                std::min(maxt, this->maxt()), memory);
   }
 
  private:

@@ -143,15 +143,17 @@ const model::Labels* MemoryQueryable::Labels(storage::SeriesId id) const {
   return nullptr;
 }
 
-std::unique_ptr<storage::SampleIterator> MemoryQueryable::Samples(
-    storage::SeriesId id, int64_t mint, int64_t maxt, std::pmr::memory_resource* memory) const {
-  (void)memory;
+storage::SampleIteratorPtr MemoryQueryable::Samples(storage::SeriesId id, int64_t mint,
+                                                    int64_t maxt,
+                                                    std::pmr::memory_resource* memory) const {
   for (const auto& [labels, stored] : series_) {
     if (stored.id == id) {
-      return std::make_unique<MemorySampleIterator>(InRange(stored.samples, mint, maxt));
+      return storage::MakeSampleIterator<MemorySampleIterator>(memory,
+                                                               InRange(stored.samples, mint, maxt));
     }
   }
-  return std::make_unique<MemorySampleIterator>(std::span<const model::Sample>());
+  return storage::MakeSampleIterator<MemorySampleIterator>(memory,
+                                                           std::span<const model::Sample>());
 }
 
 }  // namespace espy::query::engine

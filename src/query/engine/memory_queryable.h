@@ -31,9 +31,8 @@ class MemoryQueryable : public Queryable {
   absl::StatusOr<std::vector<std::string>> LabelValues(
       std::string_view name, std::span<const std::vector<model::Matcher>> sets) const override;
   const model::Labels* Labels(storage::SeriesId id) const override;
-  std::unique_ptr<storage::SampleIterator> Samples(
-      storage::SeriesId id, int64_t mint, int64_t maxt,
-      std::pmr::memory_resource* memory) const override;
+  storage::SampleIteratorPtr Samples(storage::SeriesId id, int64_t mint, int64_t maxt,
+                                     std::pmr::memory_resource* memory) const override;
 
  private:
   struct Stored {

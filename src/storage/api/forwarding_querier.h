@@ -31,8 +31,8 @@ class ForwardingQuerier : public Querier {
     return inner_->LabelValues(name, sets);
   }
   const model::Labels* Labels(SeriesId id) const override { return inner_->Labels(id); }
-  std::unique_ptr<SampleIterator> Samples(SeriesId id, int64_t mint, int64_t maxt,
-                                          std::pmr::memory_resource* memory) const override {
+  SampleIteratorPtr Samples(SeriesId id, int64_t mint, int64_t maxt,
+                            std::pmr::memory_resource* memory) const override {
     return inner_->Samples(id, mint, maxt, memory);
   }
 

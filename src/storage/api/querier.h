@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <memory>
 #include <memory_resource>
+#include <new>
 #include <span>
 #include <string>
 #include <string_view>
@@ -83,6 +84,34 @@ class SampleIterator {
   virtual absl::StatusOr<std::span<const model::Sample>> Next(size_t want) = 0;
 };
 
+// Destroys a SampleIterator made in a memory resource and gives its memory
+// back: readers that open one per series (the pager, thousands a page) pay
+// no malloc for them.
+class SampleIteratorDeleter {
+ public:
+  SampleIteratorDeleter() = default;
+  SampleIteratorDeleter(std::pmr::memory_resource* memory, size_t size, size_t align)
+      : memory_(memory), size_(size), align_(align) {}
+  void operator()(SampleIterator* it) const {
+    it->~SampleIterator();
+    memory_->deallocate(it, size_, align_);
+  }
+
+ private:
+  std::pmr::memory_resource* memory_ = nullptr;
+  size_t size_ = 0;
+  size_t align_ = 0;
+};
+using SampleIteratorPtr = std::unique_ptr<SampleIterator, SampleIteratorDeleter>;
+
+// Makes a T (a SampleIterator) in `memory`.
+template <typename T, typename... Args>
+SampleIteratorPtr MakeSampleIterator(std::pmr::memory_resource* memory, Args&&... args) {
+  void* at = memory->allocate(sizeof(T), alignof(T));
+  return SampleIteratorPtr(new (at) T(std::forward<Args>(args)...),
+                           SampleIteratorDeleter(memory, sizeof(T), alignof(T)));
+}
+
 // A series as listed by Querier::Series.
 struct SeriesEntry {
   SeriesId id = 0;
@@ -138,10 +167,11 @@ class Querier {
   virtual const model::Labels* Labels(SeriesId id) const = 0;
   // The raw samples of series `id` with ts in [mint, maxt] (clipped to the
   // Querier's range), read lazily: a reader that stops early pays for little
-  // more than it read. Buffers come from `memory`, which must outlive the
-  // iterator (one arena for many iterators). An unknown id reads empty.
-  virtual std::unique_ptr<SampleIterator> Samples(SeriesId id, int64_t mint, int64_t maxt,
-                                                  std::pmr::memory_resource* memory) const = 0;
+  // more than it read. The iterator and its buffers come from `memory`,
+  // which must outlive it (one arena for many iterators). An unknown id
+  // reads empty.
+  virtual SampleIteratorPtr Samples(SeriesId id, int64_t mint, int64_t maxt,
+                                    std::pmr::memory_resource* memory) const = 0;
 
  protected:
   Querier(int64_t mint, int64_t maxt) : mint_(mint), maxt_(maxt) {}
