@@ -68,7 +68,7 @@ class Connection;
 
 class Listener::Impl {
  public:
-  Impl(ListenerOptions options, storage::Db* db)
+  Impl(ListenerOptions options, storage::Appender* db)
       : options_(std::move(options)),
         db_(db),
         work_(net::make_work_guard(ioc_)),
@@ -106,7 +106,7 @@ class Listener::Impl {
                       size_t count);
 
   const ListenerOptions options_;
-  storage::Db* const db_;
+  storage::Appender* const db_;
   RateLimiter bad_line_log_;
   RateLimiter failed_commit_log_;
 
@@ -336,7 +336,7 @@ ingest::Batch Listener::Impl::Parse(std::string_view peer, std::string_view bloc
   ingest::GraphiteParseResult result =
       ingest::ParseGraphiteLines(block, first_line, options_.clock->NowMillis(), options_.limits,
                                  options_.max_line_bytes, &lookup);
-  lookup.Learn(&result.batch, [this](const model::Labels& l) { return db_->head().Lookup(l); });
+  lookup.Learn(&result.batch, [this](const model::Labels& l) { return db_->Lookup(l); });
   if (splitter_errors != nullptr && !splitter_errors->empty()) {
     result.error_count += splitter_errors->size();
     result.errors.insert(result.errors.begin(), splitter_errors->begin(), splitter_errors->end());
@@ -522,7 +522,7 @@ void Listener::Impl::Stop() {
   base::Info(options_.logger, "graphite listener stopped");
 }
 
-Listener::Listener(ListenerOptions options, storage::Db* db)
+Listener::Listener(ListenerOptions options, storage::Appender* db)
     : impl_(std::make_unique<Impl>(std::move(options), db)) {}
 Listener::~Listener() { Stop(); }
 absl::Status Listener::Start() { return impl_->Start(); }

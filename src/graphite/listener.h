@@ -2,7 +2,7 @@
 // Boost.Asio. Each TCP connection is read continuously: every read is cut
 // into whole lines (partial lines wait for the next read,
 // GraphiteLineSplitter) and parsed at once into the connection's pending
-// batch. At most one batch per connection is being committed (Db::Commit, in
+// batch. At most one batch per connection is being committed (Appender::Commit, in
 // the same group commit as every HTTP write); while it is, reads keep
 // accumulating into the next batch, which is committed as soon as the
 // previous one is durable. Batches therefore grow with the load, and lines
@@ -28,7 +28,7 @@
 #include "ingest/graphite_parser.h"
 #include "ingest/limits.h"
 #include "ingest/series_cache.h"
-#include "storage/db.h"
+#include "storage/api/appender.h"
 
 namespace espy::graphite {
 
@@ -60,7 +60,7 @@ struct ListenerOptions {
 // Thread-safe. "db" must outlive the Listener.
 class Listener {
  public:
-  Listener(ListenerOptions options, storage::Db* db);
+  Listener(ListenerOptions options, storage::Appender* db);
   ~Listener();  // Stop()
   Listener(const Listener&) = delete;
   Listener& operator=(const Listener&) = delete;

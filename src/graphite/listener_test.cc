@@ -17,6 +17,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "query/sample_pager.h"
+#include "storage/db.h"
 
 namespace espy::graphite {
 namespace {
@@ -146,7 +147,8 @@ class ListenerTest : public ::testing::Test {
   }
 
   std::vector<std::string> Stored() {
-    query::Page page = query::ReadPage(db_->head(), query::PageRequest{});
+    auto querier = *db_->Querier(INT64_MIN, INT64_MAX);
+    query::Page page = *query::ReadPage(*querier, query::PageRequest{});
     std::vector<std::string> out;
     for (const query::PagePoint& p : page.points) {
       out.push_back(fmt::format("{} {} {}", p.labels->ToString(), p.sample.ts, p.sample.value));

@@ -109,20 +109,29 @@ Handler Json(F f) {
   };
 }
 
+// The store's series over all time.
+absl::StatusOr<std::unique_ptr<storage::Querier>> AllTime(const storage::Queryable* store) {
+  return store->Querier(std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+}
+
 }  // namespace
 
 void RegisterBrowse(Router& router, const BrowseOptions& options) {
-  const storage::head::Head* head = &options.db->head();
+  const storage::Queryable* store = options.db;
   const size_t max = options.max_results;
 
   router.Add("/v1/names", {bhttp::verb::get},
-             Json([head, max](const Params& params) -> absl::StatusOr<std::string> {
+             Json([store, max](const Params& params) -> absl::StatusOr<std::string> {
                auto limit = Limit(params, max);
                if (!limit.ok()) return limit.status();
                std::string q;
                if (auto it = params.find("q"); it != params.end()) q = Lower(it->second);
+               auto querier = AllTime(store);
+               if (!querier.ok()) return querier.status();
+               auto all = (*querier)->LabelValues(model::kMetricNameLabel, {});
+               if (!all.ok()) return all.status();
                std::vector<std::string> names;
-               for (std::string& n : head->LabelValues(model::kMetricNameLabel)) {
+               for (std::string& n : *all) {
                  if (names.size() >= *limit) break;
                  if (q.empty() || Lower(n).find(q) != std::string::npos) {
                    names.push_back(std::move(n));
@@ -136,29 +145,22 @@ void RegisterBrowse(Router& router, const BrowseOptions& options) {
              }));
 
   router.Add("/v1/labels", {bhttp::verb::get},
-             Json([head, max](const Params& params) -> absl::StatusOr<std::string> {
+             Json([store, max](const Params& params) -> absl::StatusOr<std::string> {
                auto matchers = Selector(params, false);
                if (!matchers.ok()) return matchers.status();
-               std::vector<std::string> names;
-               if (matchers->empty()) {
-                 names = head->LabelNames();
-               } else {
-                 std::set<std::string> seen;
-                 for (model::SeriesRef ref : head->Select(*matchers)) {
-                   for (const model::Label& l : head->SeriesLabels(ref).items()) {
-                     seen.insert(l.name);
-                   }
-                   if (seen.size() >= max) break;
-                 }
-                 names.assign(seen.begin(), seen.end());
-               }
+               auto querier = AllTime(store);
+               if (!querier.ok()) return querier.status();
+               auto found = matchers->empty() ? (*querier)->LabelNames({})
+                                              : (*querier)->LabelNames(std::span(&*matchers, 1));
+               if (!found.ok()) return found.status();
+               std::vector<std::string> names = *std::move(found);
                std::erase(names, std::string(model::kMetricNameLabel));
                if (names.size() > max) names.resize(max);
                return JsonList(names);
              }));
 
   router.Add("/v1/label_values", {bhttp::verb::get},
-             Json([head, max](const Params& params) -> absl::StatusOr<std::string> {
+             Json([store, max](const Params& params) -> absl::StatusOr<std::string> {
                auto it = params.find("label");
                if (it == params.end() || it->second.empty()) {
                  return absl::InvalidArgumentError("parameter \"label\": required");
@@ -166,33 +168,37 @@ void RegisterBrowse(Router& router, const BrowseOptions& options) {
                const std::string& label = it->second;
                auto matchers = Selector(params, false);
                if (!matchers.ok()) return matchers.status();
-               std::vector<std::string> values;
-               if (matchers->empty()) {
-                 values = head->LabelValues(label);
-               } else {
-                 std::set<std::string> seen;
-                 for (model::SeriesRef ref : head->Select(*matchers)) {
-                   std::string_view v = head->SeriesLabels(ref).Get(label);
-                   if (!v.empty()) seen.emplace(v);
-                   if (seen.size() >= max) break;
-                 }
-                 values.assign(seen.begin(), seen.end());
-               }
+               auto querier = AllTime(store);
+               if (!querier.ok()) return querier.status();
+               auto found = matchers->empty()
+                                ? (*querier)->LabelValues(label, {})
+                                : (*querier)->LabelValues(label, std::span(&*matchers, 1));
+               if (!found.ok()) return found.status();
+               std::vector<std::string> values = *std::move(found);
                if (values.size() > max) values.resize(max);
                return JsonList(values);
              }));
 
   router.Add("/v1/series", {bhttp::verb::get},
-             Json([head, max](const Params& params) -> absl::StatusOr<std::string> {
+             Json([store, max](const Params& params) -> absl::StatusOr<std::string> {
                auto limit = Limit(params, max);
                if (!limit.ok()) return limit.status();
                auto matchers = Selector(params, true);
                if (!matchers.ok()) return matchers.status();
+               auto querier = AllTime(store);
+               if (!querier.ok()) return querier.status();
+               // In the store's order (by id): the first `limit` found.
+               auto set =
+                   (*querier)->Select(*matchers, {.mint = std::numeric_limits<int64_t>::min(),
+                                                  .maxt = std::numeric_limits<int64_t>::max(),
+                                                  .resolution = 0,
+                                                  .sorted = false});
+               if (!set.ok()) return set.status();
                std::string out = "[";
                size_t n = 0;
-               for (model::SeriesRef ref : head->Select(*matchers)) {
+               while ((*set)->Next()) {
                  if (n == *limit) break;
-                 const model::Labels& labels = head->SeriesLabels(ref);
+                 const model::Labels& labels = (*set)->labels();
                  if (n++ > 0) out.push_back(',');
                  out += "{\"name\":";
                  AppendJsonString(labels.MetricName(), &out);

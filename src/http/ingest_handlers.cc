@@ -138,7 +138,7 @@ Response InfluxError(InfluxApi api, Status status, const absl::Status& error,
 
 // Caches the spellings of the batch's series that the head knows already.
 void LearnSeries(const ApiOptions& api, ingest::SeriesLookup& lookup, ingest::Batch* batch) {
-  lookup.Learn(batch, [&api](const model::Labels& l) { return api.db->head().Lookup(l); });
+  lookup.Learn(batch, [&api](const model::Labels& l) { return api.db->Lookup(l); });
 }
 
 // Commits through the same path as POST /v1/metrics and answers 204 once

@@ -99,7 +99,8 @@ class IngestHandlersTest : public ::testing::Test {
 
   // Every stored sample as "series ts value", in storage order.
   std::vector<std::string> Stored() {
-    query::Page page = query::ReadPage(db_->head(), query::PageRequest{});
+    auto querier = *db_->Querier(INT64_MIN, INT64_MAX);
+    query::Page page = *query::ReadPage(*querier, query::PageRequest{});
     std::vector<std::string> out;
     for (const query::PagePoint& p : page.points) {
       out.push_back(fmt::format("{} {} {}", p.labels->ToString(), p.sample.ts, p.sample.value));

@@ -22,7 +22,7 @@
 #include "boost/url/pct_string_view.hpp"
 #include "fmt/format.h"
 #include "model/timestamp.h"
-#include "query/engine/db_queryable.h"
+#include "query/engine/engine.h"
 #include "query/promql/parser.h"
 #include "query/promql/printer.h"
 
@@ -323,8 +323,16 @@ std::string RenderResult(const QueryResult& r) {
 struct Shared {
   ApiOptions api;
   PromApiOptions options;
-  std::unique_ptr<query::engine::DbQueryable> queryable;
 };
+
+// A Querier over [mint, maxt].
+std::variant<std::unique_ptr<storage::Querier>, ApiError> OpenQuerier(const Shared& s, int64_t mint,
+                                                                      int64_t maxt) {
+  const storage::Queryable& store = *s.api.db;
+  absl::StatusOr<std::unique_ptr<storage::Querier>> q = store.Querier(mint, maxt);
+  if (!q.ok()) return FromStatus(q.status());
+  return *std::move(q);
+}
 
 // The engine for one request: the server's options with the request's
 // timeout when it gives a shorter one.
@@ -349,7 +357,9 @@ std::variant<std::string, ApiError> Query(const Shared& s, const Params& p) {
   if (!engine) return err;
   absl::StatusOr<query::promql::ExprPtr> expr = query::promql::ParseExpr(p.Get("query"));
   if (!expr.ok()) return InvalidParam("query", expr.status().message());
-  absl::StatusOr<QueryResult> r = engine->Exec(*s.queryable, **expr, *t, *t, 0);
+  auto q = OpenQuerier(s, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  if (auto* e = std::get_if<ApiError>(&q)) return *e;
+  absl::StatusOr<QueryResult> r = engine->Exec(*std::get<0>(q), **expr, *t, *t, 0);
   if (!r.ok()) return FromStatus(r.status());
   return RenderResult(*r);
 }
@@ -389,11 +399,14 @@ std::variant<std::string, ApiError> QueryRange(const Shared& s, const Params& p)
   }
   // nocache=1 (as VictoriaMetrics takes it) computes every step afresh.
   const bool nocache = p.Get("nocache") == "1" || p.Get("nocache") == "true";
+  auto q = OpenQuerier(s, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  if (auto* e = std::get_if<ApiError>(&q)) return *e;
+  const storage::Querier& querier = *std::get<0>(q);
   absl::StatusOr<QueryResult> r =
       s.options.cache != nullptr && !nocache
-          ? s.options.cache->RangeQuery(*engine, *s.queryable, **expr, p.Get("query"), *start, *end,
+          ? s.options.cache->RangeQuery(*engine, querier, **expr, p.Get("query"), *start, *end,
                                         *step, s.api.clock->NowMillis())
-          : engine->Exec(*s.queryable, **expr, *start, *end, *step);
+          : engine->Exec(querier, **expr, *start, *end, *step);
   if (!r.ok()) return FromStatus(r.status());
   return RenderResult(*r);
 }
@@ -427,34 +440,6 @@ std::optional<size_t> LimitParam(const Params& p, ApiError* err) {
   return static_cast<size_t>(n);
 }
 
-// Refs of series matching any of the sets, ascending.
-std::vector<model::SeriesRef> MatchAny(const storage::head::Head& head,
-                                       const std::vector<std::vector<model::Matcher>>& sets) {
-  absl::btree_set<model::SeriesRef> refs;
-  for (const auto& set : sets) {
-    for (model::SeriesRef ref : head.Select(set)) refs.insert(ref);
-  }
-  return std::vector<model::SeriesRef>(refs.begin(), refs.end());
-}
-
-// Refs of series matching any of the sets with a sample in [mint, maxt]. A
-// series some deletion touched is read even for the whole range: it may have
-// no samples left (as Prometheus, which skips series whose chunks are all
-// deleted).
-std::vector<model::SeriesRef> SelectRefs(const storage::head::Head& head,
-                                         const std::vector<std::vector<model::Matcher>>& sets,
-                                         int64_t mint, int64_t maxt) {
-  std::vector<model::SeriesRef> refs = MatchAny(head, sets);
-  const bool whole_range = mint <= kMinTime && maxt >= kMaxTime;
-  std::vector<model::Sample> buf;
-  std::erase_if(refs, [&](model::SeriesRef ref) {
-    if (whole_range && !head.HadDeletion(ref)) return false;
-    buf.clear();
-    return head.Read(ref, mint, maxt, 1, &buf) == 0;
-  });
-  return refs;
-}
-
 void AppendStringArray(const std::vector<std::string>& v, size_t limit, std::string* out) {
   out->push_back('[');
   size_t n = limit > 0 ? std::min(limit, v.size()) : v.size();
@@ -465,57 +450,63 @@ void AppendStringArray(const std::vector<std::string>& v, size_t limit, std::str
   out->push_back(']');
 }
 
-std::variant<std::string, ApiError> SeriesHandler(const Shared& s, const Params& p) {
-  ApiError err;
-  if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
-  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
-  if (!start) return err;
-  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
-  if (!end) return err;
-  std::optional<size_t> limit = LimitParam(p, &err);
-  if (!limit) return err;
-  auto sets = MatcherSets(p);
-  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
-  const storage::head::Head& head = s.api.db->head();
-  std::vector<const model::Labels*> series;
-  for (model::SeriesRef ref : SelectRefs(head, std::get<0>(sets), *start, *end)) {
-    series.push_back(&head.SeriesLabels(ref));
-  }
-  std::sort(series.begin(), series.end(),
-            [](const model::Labels* a, const model::Labels* b) { return *a < *b; });
-  if (*limit > 0 && series.size() > *limit) series.resize(*limit);
-  std::string out = "[";
-  for (size_t i = 0; i < series.size(); ++i) {
-    if (i > 0) out.push_back(',');
-    AppendLabels(*series[i], &out);
-  }
-  out.push_back(']');
-  return out;
-}
-
-// The series selection of export and delete: match[] (required), and
-// [start, end] (default: all time) as inclusive int64 bounds.
+// The series selection of series, labels, export and delete: match[]
+// (required by all but labels), [start, end] (default: all time; kMinTime
+// and kMaxTime stand for "no bound" and become the int64 extremes), and for
+// series and labels a limit (0: none).
 struct Selection {
   std::vector<std::vector<model::Matcher>> sets;
   int64_t mint = 0;
   int64_t maxt = 0;
+  size_t limit = 0;
 };
-std::variant<Selection, ApiError> ParseSelection(const Params& p) {
+struct SelectionRules {
+  bool match_required = true;
+  bool ordered = true;  // end before start is an error
+  bool limit = false;   // takes a limit parameter
+};
+std::variant<Selection, ApiError> ParseSelection(const Params& p, SelectionRules rules) {
   ApiError err;
-  if (!p.Has("match[]")) return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
+  if (rules.match_required && !p.Has("match[]")) {
+    return ApiError{ErrorType::kBadData, "no match[] parameter provided"};
+  }
   std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
   if (!start) return err;
   std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
   if (!end) return err;
-  if (*end < *start) return InvalidParam("end", "end timestamp must not be before start time");
+  if (rules.ordered && *end < *start) {
+    return InvalidParam("end", "end timestamp must not be before start time");
+  }
+  Selection x;
+  if (rules.limit) {
+    std::optional<size_t> limit = LimitParam(p, &err);
+    if (!limit) return err;
+    x.limit = *limit;
+  }
   auto sets = MatcherSets(p);
   if (auto* e = std::get_if<ApiError>(&sets)) return *e;
-  // kMinTime/kMaxTime stand for "no bound" here as in the other handlers.
-  Selection x;
   x.sets = std::move(std::get<0>(sets));
   x.mint = *start <= kMinTime ? std::numeric_limits<int64_t>::min() : *start;
   x.maxt = *end >= kMaxTime ? std::numeric_limits<int64_t>::max() : *end;
   return x;
+}
+
+std::variant<std::string, ApiError> SeriesHandler(const Shared& s, const Params& p) {
+  auto sel = ParseSelection(p, {.ordered = false, .limit = true});
+  if (auto* e = std::get_if<ApiError>(&sel)) return *e;
+  const Selection& x = std::get<Selection>(sel);
+  auto q = OpenQuerier(s, x.mint, x.maxt);
+  if (auto* e = std::get_if<ApiError>(&q)) return *e;
+  absl::StatusOr<std::vector<storage::SeriesEntry>> series = std::get<0>(q)->Series(x.sets);
+  if (!series.ok()) return FromStatus(series.status());
+  if (x.limit > 0 && series->size() > x.limit) series->resize(x.limit);
+  std::string out = "[";
+  for (size_t i = 0; i < series->size(); ++i) {
+    if (i > 0) out.push_back(',');
+    AppendLabels(*(*series)[i].labels, &out);
+  }
+  out.push_back(']');
+  return out;
 }
 
 // Export's body goes out in pieces of about this size.
@@ -528,25 +519,29 @@ constexpr size_t kExportPieceBytes = 1 << 20;
 // written as the strings "NaN", "+Inf" and "-Inf". The body is streamed
 // as it is made, series by series, so its size is not limited.
 void Export(const Shared& s, const Params& p, const Reply& reply) {
-  auto sel = ParseSelection(p);
+  auto sel = ParseSelection(p, {});
   if (auto* e = std::get_if<ApiError>(&sel)) return reply(ErrorReply(*e));
   const Selection& x = std::get<Selection>(sel);
-  const storage::head::Head& head = s.api.db->head();
-  // Not SelectRefs: series without samples in range are skipped as they are read.
-  std::vector<model::SeriesRef> refs = MatchAny(head, x.sets);
-  head.SortByLabels(&refs);
+  auto q = OpenQuerier(s, x.mint, x.maxt);
+  if (auto* e = std::get_if<ApiError>(&q)) return reply(ErrorReply(*e));
+  // Series without samples in range are skipped as they are read.
+  absl::StatusOr<std::unique_ptr<storage::SeriesSet>> set = std::get<0>(q)->SelectAny(
+      x.sets, storage::SelectHints{.mint = x.mint, .maxt = x.maxt, .resolution = 0});
+  if (!set.ok()) return reply(ErrorReply(FromStatus(set.status())));
   std::unique_ptr<BodyWriter> body =
       reply.Stream(MakeResponse(Status::ok, "", "application/stream+json"));
   std::string out;
   std::vector<model::Sample> samples;
-  for (model::SeriesRef ref : refs) {
+  while ((*set)->Next()) {
     samples.clear();
-    head.Read(ref, x.mint, x.maxt, std::numeric_limits<size_t>::max(), &samples);
+    absl::StatusOr<size_t> n = (*set)->ReadSamples(std::numeric_limits<size_t>::max(), &samples);
+    // The status line is out: a failed read can only end the body early.
+    if (!n.ok()) return;
     std::erase_if(samples, [](const model::Sample& v) { return model::IsStaleNaN(v.value); });
     if (samples.empty()) continue;
     if (out.capacity() < kExportPieceBytes) out.reserve(kExportPieceBytes + (64 << 10));
     out += "{\"metric\":";
-    AppendLabels(head.SeriesLabels(ref), &out);
+    AppendLabels((*set)->labels(), &out);
     out += ",\"values\":[";
     for (size_t i = 0; i < samples.size(); ++i) {
       if (i > 0) out.push_back(',');
@@ -574,62 +569,46 @@ void Export(const Shared& s, const Params& p, const Reply& reply) {
 
 std::variant<std::string, ApiError> LabelsHandler(const Shared& s, const Params& p,
                                                   const std::string* value_of) {
-  ApiError err;
-  std::optional<int64_t> start = TimeParam(p, "start", kMinTime, &err);
-  if (!start) return err;
-  std::optional<int64_t> end = TimeParam(p, "end", kMaxTime, &err);
-  if (!end) return err;
-  std::optional<size_t> limit = LimitParam(p, &err);
-  if (!limit) return err;
-  auto sets = MatcherSets(p);
-  if (auto* e = std::get_if<ApiError>(&sets)) return *e;
-  const storage::head::Head& head = s.api.db->head();
-  std::vector<std::string> result;
-  bool whole_range = *start <= kMinTime && *end >= kMaxTime;
-  // The label index is exact unless a deletion may have left series empty.
-  if (std::get<0>(sets).empty() && whole_range && head.num_series_with_deletions() == 0) {
-    result = value_of ? head.LabelValues(*value_of) : head.LabelNames();
-  } else {
-    std::vector<std::vector<model::Matcher>> match = std::get<0>(sets);
-    if (match.empty()) {
-      // Every series: a matcher on __name__ that accepts any non-empty name.
-      auto any = model::Matcher::Make(model::MatchType::kRegexMatch,
-                                      std::string(model::kMetricNameLabel), ".+");
-      match.push_back({*any});
-    }
-    absl::btree_set<std::string> set;
-    for (model::SeriesRef ref : SelectRefs(head, match, *start, *end)) {
-      const model::Labels& l = head.SeriesLabels(ref);
-      if (value_of) {
-        std::string_view v = l.Get(*value_of);
-        if (!v.empty()) set.insert(std::string(v));
-      } else {
-        for (const model::Label& x : l.items()) set.insert(x.name);
-      }
-    }
-    result.assign(set.begin(), set.end());
-  }
-  std::sort(result.begin(), result.end());
+  auto sel = ParseSelection(p, {.match_required = false, .ordered = false, .limit = true});
+  if (auto* e = std::get_if<ApiError>(&sel)) return *e;
+  const Selection& x = std::get<Selection>(sel);
+  auto q = OpenQuerier(s, x.mint, x.maxt);
+  if (auto* e = std::get_if<ApiError>(&q)) return *e;
+  const storage::Querier& querier = *std::get<0>(q);
+  absl::StatusOr<std::vector<std::string>> result =
+      value_of ? querier.LabelValues(*value_of, x.sets) : querier.LabelNames(x.sets);
+  if (!result.ok()) return FromStatus(result.status());
   std::string out;
-  AppendStringArray(result, *limit, &out);
+  AppendStringArray(*result, x.limit, &out);
   return out;
 }
 
-std::string TsdbStatus(const Shared& s) {
-  const storage::head::Head& head = s.api.db->head();
+std::variant<std::string, ApiError> TsdbStatus(const Shared& s) {
+  auto q = OpenQuerier(s, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max());
+  if (auto* e = std::get_if<ApiError>(&q)) return *e;
+  const storage::Querier& querier = *std::get<0>(q);
+  const storage::DbStats stats = s.api.db->stats();
   struct Stat {
     std::string name;
     uint64_t value;
   };
   std::vector<Stat> by_metric, values_by_name, memory_by_name, by_pair;
   uint64_t label_pairs = 0;
-  for (const std::string& name : head.LabelNames()) {
-    std::vector<std::string> values = head.LabelValues(name);
-    values_by_name.push_back({name, values.size()});
+  absl::StatusOr<std::vector<std::string>> names = querier.LabelNames({});
+  if (!names.ok()) return FromStatus(names.status());
+  for (const std::string& name : *names) {
+    absl::StatusOr<std::vector<std::string>> values = querier.LabelValues(name, {});
+    if (!values.ok()) return FromStatus(values.status());
+    values_by_name.push_back({name, values->size()});
     uint64_t bytes = 0;
-    for (const std::string& v : values) {
+    for (const std::string& v : *values) {
       auto m = model::Matcher::Make(model::MatchType::kEqual, name, v);
-      uint64_t n = head.Select({*m}).size();
+      if (!m.ok()) return FromStatus(m.status());
+      absl::StatusOr<std::unique_ptr<storage::SeriesSet>> set =
+          querier.Select({*m}, storage::SelectHints{.resolution = 0, .sorted = false});
+      if (!set.ok()) return FromStatus(set.status());
+      uint64_t n = 0;
+      while ((*set)->Next()) ++n;
       bytes += n * v.size();
       ++label_pairs;
       if (name == model::kMetricNameLabel) by_metric.push_back({v, n});
@@ -651,11 +630,10 @@ std::string TsdbStatus(const Shared& s) {
   };
   // Chunks in memory and in blocks, as Prometheus counts its head's (which
   // holds what Espy's head and blocks hold between them).
-  const storage::DbStats stats = s.api.db->stats();
   std::string out = fmt::format(
       "{{\"headStats\":{{\"numSeries\":{},\"numLabelPairs\":{},\"chunkCount\":{},"
       "\"numSamples\":{}}}",
-      head.num_series(), label_pairs, stats.head_chunks + stats.block_chunks, head.num_samples());
+      stats.series, label_pairs, stats.head_chunks + stats.block_chunks, stats.samples_in_head);
   out += ",\"seriesCountByMetricName\":";
   top(by_metric, &out);
   out += ",\"labelValueCountByLabelName\":";
@@ -671,7 +649,7 @@ std::string TsdbStatus(const Shared& s) {
 // POST /api/v1/admin/tsdb/delete_series: every match[] selector, over
 // [start, end] (default: all time). Durable before the 204.
 std::optional<ApiError> DeleteSeries(const Shared& s, const Params& p) {
-  auto sel = ParseSelection(p);
+  auto sel = ParseSelection(p, {});
   if (auto* e = std::get_if<ApiError>(&sel)) return *e;
   const Selection& x = std::get<Selection>(sel);
   for (const std::vector<model::Matcher>& set : x.sets) {
@@ -780,7 +758,6 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
   auto shared = std::make_shared<Shared>();
   shared->api = api;
   shared->options = options;
-  shared->queryable = std::make_unique<query::engine::DbQueryable>(api.db);
   std::shared_ptr<const Shared> s = shared;
   const std::vector<bhttp::verb> get_post = {bhttp::verb::get, bhttp::verb::post};
 
@@ -849,9 +826,7 @@ void RegisterPromApi(Router& router, const ApiOptions& api, const PromApiOptions
                return std::variant<std::string, ApiError>(std::move(out));
              }));
   router.Add("/api/v1/status/tsdb", {bhttp::verb::get},
-             Wrap(s, [](const Shared& s, const Params&, const Request&) {
-               return std::variant<std::string, ApiError>(TsdbStatus(s));
-             }));
+             Wrap(s, [](const Shared& s, const Params&, const Request&) { return TsdbStatus(s); }));
   const std::vector<bhttp::verb> post_put = {bhttp::verb::post, bhttp::verb::put};
   router.Add("/api/v1/admin/tsdb/delete_series", post_put,
              WrapAdmin(s, [](const Shared& s, const Params& p) { return DeleteSeries(s, p); }));

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <memory_resource>
 #include <optional>
 #include <string>
 
@@ -34,8 +35,8 @@ constexpr std::array<const char*, 3> kWindowNames = {"24h", "7d", "30d"};
 constexpr int64_t kBucketMs = 5 * 60'000;
 constexpr int64_t kBuckets = kDayMs / kBucketMs;
 static_assert(kBuckets == 288);
-// Samples are read in slices of this much time: bounds the memory of one read.
-constexpr int64_t kSliceMs = kDayMs;
+// Samples are read in batches of this many: bounds the memory of one read.
+constexpr size_t kBatchSamples = 4096;
 
 constexpr std::string_view kSuccessMetric = "probe_success";
 constexpr std::string_view kDurationMetric = "probe_duration_seconds";
@@ -54,7 +55,7 @@ struct History {
 // oldest first within each series. NaN values (staleness markers) are
 // skipped.
 template <typename F>
-absl::Status ForEachSample(const storage::head::Head& head, std::string_view metric,
+absl::Status ForEachSample(const storage::Querier& querier, std::string_view metric,
                            const std::string& probe, int64_t mint, int64_t maxt, F fn) {
   std::vector<model::Matcher> matchers;
   for (auto [name, value] :
@@ -64,22 +65,26 @@ absl::Status ForEachSample(const storage::head::Head& head, std::string_view met
     if (!m.ok()) return m.status();
     matchers.push_back(*std::move(m));
   }
-  std::vector<model::Sample> samples;
-  for (model::SeriesRef ref : head.Select(matchers)) {
-    for (int64_t lo = mint; lo <= maxt; lo += kSliceMs) {
-      const int64_t hi = std::min(maxt, lo + kSliceMs - 1);
-      samples.clear();
-      head.Read(ref, lo, hi, SIZE_MAX, &samples);
-      for (const model::Sample& s : samples) {
+  auto set =
+      querier.Select(matchers, {.mint = mint, .maxt = maxt, .resolution = 0, .sorted = false});
+  if (!set.ok()) return set.status();
+  std::pmr::unsynchronized_pool_resource memory;
+  while ((*set)->Next()) {
+    // In batches: bounded memory whatever the range holds.
+    storage::SampleIteratorPtr it = querier.Samples((*set)->id(), mint, maxt, &memory);
+    while (true) {
+      absl::StatusOr<std::span<const model::Sample>> batch = it->Next(kBatchSamples);
+      if (!batch.ok()) return batch.status();
+      if (batch->empty()) break;
+      for (const model::Sample& s : *batch) {
         if (!std::isnan(s.value)) fn(s);
       }
-      if (hi == maxt) break;
     }
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<History> ReadHistory(const storage::head::Head& head, const std::string& probe,
+absl::StatusOr<History> ReadHistory(const storage::Querier& querier, const std::string& probe,
                                     int64_t now) {
   History h;
   std::array<double, kWindowMs.size()> sum{};
@@ -91,7 +96,7 @@ absl::StatusOr<History> ReadHistory(const storage::head::Head& head, const std::
   absl::flat_hash_set<int64_t> failed;
   std::vector<bool> bucket_down(kBuckets, false);
   // Windows are (now - w, now]: a window of 24 h holds 24 h of samples.
-  absl::Status s = ForEachSample(head, kSuccessMetric, probe, now - kWindowMs.back() + 1, now,
+  absl::Status s = ForEachSample(querier, kSuccessMetric, probe, now - kWindowMs.back() + 1, now,
                                  [&](const model::Sample& sample) {
                                    for (size_t i = 0; i < kWindowMs.size(); ++i) {
                                      if (sample.ts > now - kWindowMs[i]) {
@@ -111,7 +116,7 @@ absl::StatusOr<History> ReadHistory(const storage::head::Head& head, const std::
 
   std::vector<double> bucket_sum(kBuckets, 0);
   std::vector<uint64_t> bucket_count(kBuckets, 0);
-  s = ForEachSample(head, kDurationMetric, probe, first, now, [&](const model::Sample& sample) {
+  s = ForEachSample(querier, kDurationMetric, probe, first, now, [&](const model::Sample& sample) {
     if (failed.contains(sample.ts)) return;
     const size_t b = static_cast<size_t>((sample.ts - first) / kBucketMs);
     bucket_sum[b] += sample.value;
@@ -263,7 +268,9 @@ class Uptime {
     }
     // Computed outside the lock: two requests may both read, which is
     // cheaper than making every other probe's readers wait.
-    auto history = ReadHistory(options_.db->head(), name, now);
+    auto querier = options_.db->Querier(now - kWindowMs.back() + 1, now);
+    if (!querier.ok()) return querier.status();
+    auto history = ReadHistory(**querier, name, now);
     if (!history.ok()) return history.status();
     auto shared = std::make_shared<const History>(*std::move(history));
     if (options_.history_cache_ms > 0) {

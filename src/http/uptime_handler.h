@@ -29,12 +29,12 @@
 
 #include "http/router.h"
 #include "probe/status.h"
-#include "storage/db.h"
+#include "storage/api/querier.h"
 
 namespace espy::http {
 
 struct UptimeOptions {
-  const storage::Db* db = nullptr;  // must outlive the router
+  const storage::Queryable* db = nullptr;  // must outlive the router
   // The probe engine's current view of every configured target; called once
   // per request, from the HTTP threads (so it must be thread-safe).
   std::function<std::vector<probe::TargetStatus>()> snapshot;

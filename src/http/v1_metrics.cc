@@ -10,7 +10,6 @@
 #include "http/v1_metrics_params.h"
 #include "ingest/json_parser.h"
 #include "model/timestamp.h"
-#include "query/engine/db_queryable.h"
 #include "query/engine/step_aggregator.h"
 #include "query/promql/parser.h"
 #include "query/sample_pager.h"
@@ -151,8 +150,13 @@ void HandleStepGet(const ApiOptions& opts, const query::PageRequest& page, const
   r.step_ms = *step_ms;
   r.agg = *parsed_agg;
   r.max_points = page.limit;
-  query::engine::DbQueryable queryable(opts.db);
-  absl::StatusOr<query::engine::Matrix> m = query::engine::AggregateSteps(queryable, r);
+  absl::StatusOr<std::unique_ptr<storage::Querier>> querier =
+      static_cast<const storage::Queryable&>(*opts.db).Querier(INT64_MIN, INT64_MAX);
+  if (!querier.ok()) {
+    reply(ErrorResponse(querier.status()));
+    return;
+  }
+  absl::StatusOr<query::engine::Matrix> m = query::engine::AggregateSteps(**querier, r);
   if (!m.ok()) {
     reply(ErrorResponse(m.status()));
     return;
@@ -194,10 +198,18 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
     return;
   }
   if (!params->label_filters.empty()) {
-    // Label names are few (values are many): one list per request.
-    const std::vector<std::string> names = opts.db->head().LabelNames();
+    // Label names are few (values are many): one list per request, over
+    // all time, so a filter is refused only when no series has the label.
+    absl::StatusOr<std::unique_ptr<storage::Querier>> all =
+        static_cast<const storage::Queryable&>(*opts.db).Querier(INT64_MIN, INT64_MAX);
+    absl::StatusOr<std::vector<std::string>> names =
+        all.ok() ? (*all)->LabelNames({}) : absl::StatusOr<std::vector<std::string>>(all.status());
+    if (!names.ok()) {
+      reply(ErrorResponse(names.status()));
+      return;
+    }
     absl::Status known = CheckLabelFilters(params->label_filters, [&names](std::string_view name) {
-      return std::binary_search(names.begin(), names.end(), name);
+      return std::binary_search(names->begin(), names->end(), name);
     });
     if (!known.ok()) {
       reply(ErrorResponse(known));
@@ -211,7 +223,19 @@ void HandleGet(const ApiOptions& opts, const Request& req, Reply reply) {
     HandleStepGet(opts, request, step, agg, std::move(reply));
     return;
   }
-  query::Page page = query::ReadPage(opts.db->head(), request);
+  absl::StatusOr<std::unique_ptr<storage::Querier>> querier =
+      static_cast<const storage::Queryable&>(*opts.db).Querier(request.mint, request.maxt);
+  if (!querier.ok()) {
+    reply(ErrorResponse(querier.status()));
+    return;
+  }
+  // The page's labels live as long as the querier.
+  absl::StatusOr<query::Page> read = query::ReadPage(**querier, request);
+  if (!read.ok()) {
+    reply(ErrorResponse(read.status()));
+    return;
+  }
+  const query::Page& page = *read;
   std::string body;
   body.reserve(page.points.size() * 96 + 2);
   body.push_back('[');

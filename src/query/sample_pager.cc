@@ -35,37 +35,38 @@ absl::StatusOr<Cursor> DecodeCursor(const std::string& text) {
 
 namespace {
 
-// One matching series' position in the merge: a snapshot of its upcoming
-// samples, taken from the head by timestamp (not index), so concurrent
-// out-of-order inserts cannot make it skip or repeat a point. The snapshot
-// decodes lazily, so positioning a series whose points do not make it into
-// the page costs one short decode, and each chunk a page reads is decoded
-// once.
+// One matching series' position in the merge: an iterator over its samples
+// from the store, which reads them by timestamp (not index), so concurrent
+// out-of-order inserts cannot make it skip or repeat a point. Batches start
+// at one sample (positioning a series whose points do not make it into the
+// page reads one), then are the page's even share per series, then double
+// while the series keeps contributing: a page reads little more than it
+// uses whether its points come from few series or from many.
 struct SeriesCursor {
-  SeriesCursor(model::SeriesRef ref, const model::Labels* labels, int64_t from,
-               std::pmr::memory_resource* memory)
-      : ref(ref), labels(labels), snap(memory), from(from) {}
+  SeriesCursor(model::SeriesRef ref, const model::Labels* labels, storage::SampleIteratorPtr it)
+      : ref(ref), labels(labels), it(std::move(it)) {}
 
   model::SeriesRef ref;
   const model::Labels* labels;
-  storage::head::SeriesSnapshot snap;
-  int64_t from;  // where the first snapshot starts
-  bool loaded = false;
+  storage::SampleIteratorPtr it;
+  std::span<const model::Sample> batch;
+  size_t pos = 0;
+  size_t want = 1;  // the next batch's size
+  size_t then = 1;  // the one after it
 
-  const model::Sample& Current() const { return snap.At(); }
+  const model::Sample& Current() const { return batch[pos]; }
 
   // Moves to the next sample (the first on the first call); false when none
-  // is left in [from, maxt].
-  bool Advance(const storage::head::Head& head, int64_t maxt, size_t want) {
-    while (true) {
-      if (loaded) {
-        if (snap.Next()) return true;
-        if (snap.covered_maxt() >= maxt) return false;
-      }
-      const int64_t start = loaded ? snap.covered_maxt() + 1 : from;
-      head.Snapshot(ref, start, maxt, want, &snap);
-      loaded = true;
-    }
+  // is left.
+  absl::StatusOr<bool> Advance(size_t max_batch) {
+    if (++pos < batch.size()) return true;
+    absl::StatusOr<std::span<const model::Sample>> next = it->Next(want);
+    if (!next.ok()) return next.status();
+    batch = *next;
+    pos = 0;
+    want = then;
+    then = std::min(then * 2, max_batch);
+    return !batch.empty();
   }
 };
 
@@ -102,16 +103,20 @@ void SiftDownTop(std::vector<HeapKey>* heap) {
 
 }  // namespace
 
-Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
+absl::StatusOr<Page> ReadPage(const storage::Querier& querier, const PageRequest& request) {
   Page page;
   if (request.limit == 0 || request.mint > request.maxt) return page;
-  std::vector<model::SeriesRef> refs = head.Select(request.matchers);
-  // The snapshots' copies of chunks live until the page is made: one arena
-  // for them all instead of two allocations per series.
+  absl::StatusOr<std::unique_ptr<storage::SeriesSet>> set = querier.Select(
+      request.matchers,
+      storage::SelectHints{
+          .mint = request.mint, .maxt = request.maxt, .resolution = 0, .sorted = false});
+  if (!set.ok()) return set.status();
+  // The iterators' buffers live until the page is made: one arena for them
+  // all instead of a few allocations per series.
   std::pmr::monotonic_buffer_resource arena;
   std::vector<SeriesCursor> cursors;
-  cursors.reserve(refs.size());
-  for (model::SeriesRef ref : refs) {
+  while ((*set)->Next()) {
+    const model::SeriesRef ref = (*set)->id();
     int64_t from = request.mint;
     if (request.after) {
       // Points at the cursor's timestamp come after it only for later series.
@@ -122,20 +127,23 @@ Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
       if (ref <= request.after->ref && after_ts == INT64_MAX) continue;
       from = std::max(from, min_ts);
     }
-    cursors.emplace_back(ref, &head.SeriesLabels(ref), from, &arena);
+    cursors.emplace_back(ref, &(*set)->labels(), querier.Samples(ref, from, request.maxt, &arena));
   }
 
   // A min-heap of the cursors' current points, keyed by value so that
   // comparing two needs no visit to the cursors.
   std::vector<HeapKey> heap;
   heap.reserve(cursors.size());
-  // How many samples a snapshot copies (encoded) at least before it may
-  // stop: copying is cheap next to decoding, which is lazy, and fewer
-  // snapshots per series mean fewer lock round trips.
-  const size_t refill = std::min<size_t>(request.limit, 256);
+  // The largest batch a series reads at once.
+  const size_t max_batch = std::min<size_t>(request.limit, 256);
+  const size_t share =
+      std::clamp<size_t>(request.limit / std::max<size_t>(cursors.size(), 1), 1, max_batch);
   for (size_t i = 0; i < cursors.size(); ++i) {
     SeriesCursor& c = cursors[i];
-    if (c.Advance(head, request.maxt, refill)) {
+    c.then = share;
+    absl::StatusOr<bool> more = c.Advance(max_batch);
+    if (!more.ok()) return more.status();
+    if (*more) {
       heap.push_back({c.Current().ts, c.ref, static_cast<uint32_t>(i)});
     }
   }
@@ -149,7 +157,9 @@ Page ReadPage(const storage::head::Head& head, const PageRequest& request) {
     }
     SeriesCursor& c = cursors[heap.front().cursor];
     page.points.push_back({c.labels, c.ref, c.Current()});
-    if (c.Advance(head, request.maxt, refill)) {
+    absl::StatusOr<bool> more = c.Advance(max_batch);
+    if (!more.ok()) return more.status();
+    if (*more) {
       heap.front().ts = c.Current().ts;
       SiftDownTop(&heap);
     } else {

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "model/labels.h"
 #include "model/matcher.h"
-#include "storage/head/head.h"
+#include "storage/api/querier.h"
 
 namespace espy::query {
 
@@ -36,8 +36,8 @@ struct PageRequest {
 };
 
 struct PagePoint {
-  const model::Labels* labels;  // owned by the head; valid while it lives
-  model::SeriesRef ref;
+  const model::Labels* labels;  // valid while the Querier read from lives
+  model::SeriesRef ref;         // the series' storage::SeriesId
   model::Sample sample;
 };
 
@@ -46,9 +46,11 @@ struct Page {
   std::optional<Cursor> next;  // set when more points follow
 };
 
-// Cost: one snapshot per matching series (S) to position it, decoding only
-// up to its first point, then O(limit log S); each chunk a page reads is
-// decoded once, so a page deep in a series costs about what the first does.
-Page ReadPage(const storage::head::Head& head, const PageRequest& request);
+// Reads through `querier` (whose range should cover the request's). Cost:
+// one short read per matching series (S) to position it, then
+// O(limit log S); samples are read in batches that grow while a series
+// keeps contributing, so a page deep in a series costs about what the first
+// does and a series that contributes nothing decodes little.
+absl::StatusOr<Page> ReadPage(const storage::Querier& querier, const PageRequest& request);
 
 }  // namespace espy::query

@@ -1,17 +1,56 @@
 #include "query/sample_pager.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <tuple>
 
 #include "gtest/gtest.h"
+#include "storage/db.h"
 
 namespace espy::query {
 namespace {
 
+// Over the embedded store through its Querier, as the server reads.
 class SamplePagerTest : public ::testing::Test {
  protected:
+  void SetUp() override {
+    dir_ = ::testing::TempDir() + "/sample_pager_test_" +
+           ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    std::filesystem::remove_all(dir_);
+    storage::DbOptions o;
+    o.dir = dir_;
+    o.fsync = storage::wal::FsyncPolicy::kNever;
+    o.maintenance_interval_ms = 0;
+    auto db = storage::Db::Open(o);
+    ASSERT_TRUE(db.ok()) << db.status();
+    db_ = *std::move(db);
+  }
+  void TearDown() override {
+    db_.reset();
+    std::filesystem::remove_all(dir_);
+  }
   model::SeriesRef Series(const std::string& name, const std::string& host) {
-    return head_.Create(model::Labels({{"__name__", name}, {"host", host}}));
+    model::SampleBatch b;
+    model::Labels labels({{"__name__", name}, {"host", host}});
+    b.AddSeries(labels);
+    EXPECT_TRUE(db_->CommitAndWait(std::move(b)).ok());
+    return db_->Lookup(labels);
+  }
+  // Appends are committed in one batch before the next read.
+  void Append(model::SeriesRef ref, int64_t ts, double v) {
+    if (pending_.series.size() == 0 || pending_.refs.back() != ref) pending_.AddSeriesRef(ref);
+    pending_.Add(static_cast<uint32_t>(pending_.series.size() - 1), ts, v);
+  }
+  void Flush() {
+    if (pending_.samples.empty()) return;
+    ASSERT_TRUE(db_->CommitAndWait(std::exchange(pending_, {})).ok());
+  }
+  Page Read(const PageRequest& request) {
+    Flush();
+    querier_ = *db_->Querier(INT64_MIN, INT64_MAX);
+    absl::StatusOr<Page> p = ReadPage(*querier_, request);
+    EXPECT_TRUE(p.ok()) << p.status();
+    return p.ok() ? *std::move(p) : Page{};
   }
   // Reads every page of `request`, returning (ts, ref) pairs in order.
   std::vector<std::pair<int64_t, model::SeriesRef>> ReadAll(PageRequest request,
@@ -19,7 +58,7 @@ class SamplePagerTest : public ::testing::Test {
     std::vector<std::pair<int64_t, model::SeriesRef>> out;
     int n = 0;
     while (true) {
-      Page p = ReadPage(head_, request);
+      Page p = Read(request);
       ++n;
       for (const PagePoint& pt : p.points) out.push_back({pt.sample.ts, pt.ref});
       if (!p.next) break;
@@ -28,14 +67,17 @@ class SamplePagerTest : public ::testing::Test {
     if (pages) *pages = n;
     return out;
   }
-  storage::head::Head head_;
+  std::string dir_;
+  std::unique_ptr<storage::Db> db_;
+  std::unique_ptr<storage::Querier> querier_;
+  model::SampleBatch pending_;
 };
 
 TEST_F(SamplePagerTest, OrdersByTimestampThenSeries) {
   auto a = Series("cpu", "a"), b = Series("cpu", "b");
-  head_.Append(b, 1000, 1);
-  head_.Append(a, 2000, 2);
-  head_.Append(a, 1000, 3);
+  Append(b, 1000, 1);
+  Append(a, 2000, 2);
+  Append(a, 1000, 3);
   auto got = ReadAll({});
   std::vector<std::pair<int64_t, model::SeriesRef>> want = {{1000, a}, {1000, b}, {2000, a}};
   EXPECT_EQ(want, got);
@@ -46,13 +88,13 @@ TEST_F(SamplePagerTest, PagesCoverEverythingOnceForEveryLimit) {
   for (int s = 0; s < 7; ++s) refs.push_back(Series("cpu", "h" + std::to_string(s)));
   for (int t = 0; t < 50; ++t) {
     for (int s = 0; s < 7; ++s) {
-      if ((t + s) % 3 != 0) head_.Append(refs[s], t * 10, t);
+      if ((t + s) % 3 != 0) Append(refs[s], t * 10, t);
     }
   }
   PageRequest all;
   all.limit = 100000;
   auto want = ReadAll(all);
-  ASSERT_EQ(head_.num_samples(), want.size());
+  ASSERT_EQ(db_->stats().samples_in_head, want.size());
   for (size_t limit : {1, 2, 3, 7, 10, 64, 233}) {
     PageRequest r;
     r.limit = limit;
@@ -65,8 +107,8 @@ TEST_F(SamplePagerTest, PagesCoverEverythingOnceForEveryLimit) {
 TEST_F(SamplePagerTest, RangeIsInclusiveAndFiltersApply) {
   auto a = Series("cpu", "a"), b = Series("mem", "a");
   for (int t = 0; t < 10; ++t) {
-    head_.Append(a, t, t);
-    head_.Append(b, t, t);
+    Append(a, t, t);
+    Append(b, t, t);
   }
   PageRequest r;
   r.mint = 3;
@@ -80,14 +122,14 @@ TEST_F(SamplePagerTest, RangeIsInclusiveAndFiltersApply) {
 
 TEST_F(SamplePagerTest, NewOlderDataDoesNotShiftLaterPages) {
   auto a = Series("cpu", "a");
-  for (int t = 1; t <= 10; ++t) head_.Append(a, t * 100, t);
+  for (int t = 1; t <= 10; ++t) Append(a, t * 100, t);
   PageRequest r;
   r.limit = 4;
-  Page first = ReadPage(head_, r);
+  Page first = Read(r);
   ASSERT_TRUE(first.next);
-  head_.Append(a, 50, 0);  // before the cursor: not repeated, not skipping
+  Append(a, 50, 0);  // before the cursor: not repeated, not skipping
   r.after = first.next;
-  Page second = ReadPage(head_, r);
+  Page second = Read(r);
   ASSERT_EQ(4u, second.points.size());
   EXPECT_EQ(500, second.points[0].sample.ts);
 }
@@ -98,17 +140,32 @@ TEST_F(SamplePagerTest, PagesThroughManyChunksMatchReadWithOverwritesAndDeletes)
   for (int s = 0; s < 5; ++s) refs.push_back(Series("cpu", "h" + std::to_string(s)));
   for (int t = 0; t < 700; ++t) {
     for (int s = 0; s < 5; ++s) {
-      if ((t * 7 + s) % 5 != 0) head_.Append(refs[s], t * 10 + s, t);
+      if ((t * 7 + s) % 5 != 0) Append(refs[s], t * 10 + s, t);
     }
   }
-  head_.Append(refs[1], 15, -1);      // out of order
-  head_.Append(refs[1], 2001, -2);    // overwrite of a chunk sample
-  head_.Delete(refs[2], 1000, 3000);  // a deleted range
+  Flush();
+  Append(refs[1], 15, -1);    // out of order
+  Append(refs[1], 2001, -2);  // overwrite of a chunk sample
+  Flush();
+  ASSERT_TRUE(  // a deleted range
+      db_->Delete({*model::Matcher::Make(model::MatchType::kEqual, "host", "h2")}, 1000, 3000)
+          .ok());
   std::vector<std::tuple<int64_t, model::SeriesRef, double>> want;
-  for (model::SeriesRef ref : refs) {
+  auto querier = *db_->Querier(100, 6000);
+  auto set = *querier->Select({*model::Matcher::Make(model::MatchType::kEqual, "__name__", "cpu")},
+                              {.mint = 100, .maxt = 6000});
+  while (set->Next()) {
     std::vector<model::Sample> got;
-    head_.Read(ref, 100, 6000, SIZE_MAX, &got);
-    for (const model::Sample& x : got) want.emplace_back(x.ts, ref, x.value);
+    ASSERT_TRUE(set->ReadSamples(SIZE_MAX, &got).ok());
+    for (const model::Sample& x : got) want.emplace_back(x.ts, set->id(), x.value);
+  }
+  // The reference read hides the deletion and keeps the overwrite.
+  ASSERT_GT(want.size(), 2000u);
+  for (const auto& [ts, ref, v] : want) {
+    ASSERT_FALSE(ref == refs[2] && ts >= 1000 && ts <= 3000) << ts;
+    if (ref == refs[1] && ts == 2001) {
+      EXPECT_EQ(-2, v);
+    }
   }
   std::sort(want.begin(), want.end());
   for (size_t limit : {1, 9, 300, 5000}) {
@@ -118,7 +175,7 @@ TEST_F(SamplePagerTest, PagesThroughManyChunksMatchReadWithOverwritesAndDeletes)
     r.limit = limit;
     std::vector<std::tuple<int64_t, model::SeriesRef, double>> got;
     while (true) {
-      Page p = ReadPage(head_, r);
+      Page p = Read(r);
       for (const PagePoint& pt : p.points) got.emplace_back(pt.sample.ts, pt.ref, pt.sample.value);
       if (!p.next) break;
       r.after = p.next;

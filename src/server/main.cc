@@ -224,7 +224,14 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   stream::HubOptions hub_options;
   hub_options.max_connections = cfg.stream_max_connections;
   hub_options.max_queue_points = cfg.stream_queue_points;
-  stream::Hub hub((*db)->head(), hub_options);
+  // The stream reads through one Querier over all time, held as long as it.
+  absl::StatusOr<std::unique_ptr<storage::Querier>> stream_reader =
+      static_cast<const storage::Queryable&>(**db).Querier(INT64_MIN, INT64_MAX);
+  if (!stream_reader.ok()) {
+    log->critical("msg=\"cannot read storage\" err=\"{}\"", stream_reader.status().message());
+    return 1;
+  }
+  stream::Hub hub(**stream_reader, hub_options);
   query::engine::ResultCache query_cache({.max_bytes = cfg.query_cache_bytes});
   (*db)->SetCommitListener([&hub, &query_cache](const auto& batch, const auto& refs) {
     hub.Publish(batch, refs);

@@ -200,20 +200,6 @@ void Db::Commit(model::SampleBatch batch, Done done) {
   done(reject);
 }
 
-absl::Status Db::CommitAndWait(model::SampleBatch batch) {
-  absl::Mutex mu;
-  bool finished = false;
-  absl::Status result;
-  Commit(std::move(batch), [&](absl::Status s) {
-    absl::MutexLock lock(&mu);
-    result = std::move(s);
-    finished = true;
-  });
-  absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(&finished));
-  return result;
-}
-
 absl::Status Db::CheckSeriesLimits(size_t new_series) {
   if (new_series == 0) return absl::OkStatus();
   if (options_.max_series > 0 && head_.num_series() + new_series > options_.max_series) {

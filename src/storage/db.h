@@ -29,6 +29,8 @@
 #include "fs/env.h"
 #include "model/matcher.h"
 #include "model/sample_batch.h"
+#include "storage/api/appender.h"
+#include "storage/api/querier.h"
 #include "storage/head/head.h"
 #include "storage/index/postings.h"
 #include "storage/tier/rollup.h"
@@ -117,29 +119,33 @@ struct DbStats {
 using CommitListener =
     std::function<void(const model::SampleBatch& batch, const std::vector<model::SeriesRef>& refs)>;
 
-// Thread-safe.
-class Db {
+// Thread-safe. Readers and producers above storage use it through the
+// Queryable and Appender interfaces (api/); the rest is for the server's
+// wiring, admin endpoints and storage's own tests.
+class Db : public Queryable, public Appender {
  public:
   // Opens (creating) options.dir, replays the WAL into the head, and starts
   // the commit thread.
   static absl::StatusOr<std::unique_ptr<Db>> Open(DbOptions options);
-  ~Db();  // Close()
+  ~Db() override;  // Close()
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;
 
-  using Done = std::function<void(absl::Status)>;
-  // Queues a validated batch. `done` runs exactly once, on the commit thread:
-  // OK once the batch is in the WAL (synced per the fsync policy) and
-  // readable; an error if it was not stored (none of it is, then).
-  void Commit(model::SampleBatch batch, Done done);
-  // Commit and wait (tests, tools).
-  absl::Status CommitAndWait(model::SampleBatch batch);
+  // Appender. `done` runs on the commit thread: OK once the batch is in the
+  // WAL (synced per the fsync policy) and readable.
+  void Commit(model::SampleBatch batch, Done done) override;
+  SeriesId Lookup(const model::Labels& labels) const override;
+
+  // Queryable (db_querier.cc): reads of the head, the blocks and the tiers.
+  // Cheap to open (no snapshot is taken); reads never block commits.
+  absl::StatusOr<std::unique_ptr<storage::Querier>> Querier(int64_t mint,
+                                                            int64_t maxt) const override;
 
   // Set before the first Commit; not thread-safe against commits.
   void SetCommitListener(CommitListener listener) { listener_ = std::move(listener); }
 
-  // Reads of head + blocks: Select, SeriesLabels, Read, LabelNames,
-  // LabelValues (a consistent snapshot per series; never blocks commits).
+  // The head, for storage's own reads and tests; code above storage reads
+  // through Querier.
   const head::Head& head() const { return head_; }
   DbStats stats() const;
 

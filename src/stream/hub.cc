@@ -75,21 +75,33 @@ absl::StatusOr<SubscribeResult> Connection::Subscribe(std::string id,
   SubscribeResult result;
   if (!since) return result;
 
-  // Live points for this subscription are now held back; whatever the head
+  // Live points for this subscription are now held back; whatever the store
   // shows from here on was either published before (and is in the read) or
   // will be held (and may also be in the read: deduplicated below).
   if (hub_->options_.before_resume_read) hub_->options_.before_resume_read();
-  const storage::head::Head& head = hub_->head_;
+  const storage::Querier& store = hub_->store_;
   const size_t budget = hub_->options_.max_queue_points;
   const int64_t mint = *since == std::numeric_limits<int64_t>::max() ? *since : *since + 1;
   std::vector<Point> stored;
   std::vector<model::Sample> samples;
-  for (model::SeriesRef ref : head.Select(matchers)) {
+  // The store's own order (by id): a backfill needs no label order.
+  auto set = store.Select(matchers, {.mint = mint,
+                                     .maxt = std::numeric_limits<int64_t>::max(),
+                                     .resolution = 0,
+                                     .sorted = false});
+  // A failed read takes the subscription back: it would hold points forever.
+  auto fail = [&](absl::Status s) {
+    (void)Unsubscribe(id);
+    return s;
+  };
+  if (!set.ok()) return fail(set.status());
+  while ((*set)->Next()) {
     if (stored.size() > budget) break;
     samples.clear();
-    head.Read(ref, mint, std::numeric_limits<int64_t>::max(), budget + 1 - stored.size(), &samples);
-    const model::Labels* labels = &head.SeriesLabels(ref);
-    for (const model::Sample& s : samples) stored.push_back({labels, ref, s.ts, s.value});
+    absl::StatusOr<size_t> n = (*set)->ReadSamples(budget + 1 - stored.size(), &samples);
+    if (!n.ok()) return fail(n.status());
+    const model::Labels* labels = &(*set)->labels();
+    for (const model::Sample& s : samples) stored.push_back({labels, (*set)->id(), s.ts, s.value});
   }
   if (stored.size() > budget) {
     stored.resize(budget);
@@ -162,8 +174,8 @@ size_t Connection::subscriptions() const {
   return state_->subs.size();
 }
 
-Hub::Hub(const storage::head::Head& head, HubOptions options)
-    : head_(head), options_(std::move(options)) {}
+Hub::Hub(const storage::Querier& store, HubOptions options)
+    : store_(store), options_(std::move(options)) {}
 
 Hub::~Hub() {
   absl::MutexLock lock(&mu_);
@@ -197,7 +209,10 @@ const Hub::CacheEntry& Hub::Lookup(model::SeriesRef ref) {
   if (it != cache_.end()) return it->second;
   if (cache_.size() >= kMaxCacheEntries) cache_.clear();
   CacheEntry entry;
-  entry.labels = &head_.SeriesLabels(ref);
+  entry.labels = store_.Labels(ref);
+  // A ref the store does not know (never from its commit listener) has no
+  // subscribers.
+  if (entry.labels == nullptr) return cache_.emplace(ref, std::move(entry)).first->second;
   for (Connection::State* conn : conns_) {
     bool live = false, held = false;
     for (const Connection::State::Sub& sub : conn->subs) {

@@ -6,8 +6,8 @@
 // transport closes it. Writers never wait on a client.
 //
 // Resume: a subscription made with `since` first gets the points with
-// ts > since that the head already holds, then the live ones. The live
-// subscription is registered before the head is read, points published in
+// ts > since that the store already holds, then the live ones. The live
+// subscription is registered before the store is read, points published in
 // the meantime are held back and then queued after the stored ones, minus
 // those the read already returned (same series, ts and value): no gap, no
 // duplicate.
@@ -31,7 +31,7 @@
 #include "model/labels.h"
 #include "model/matcher.h"
 #include "model/sample_batch.h"
-#include "storage/head/head.h"
+#include "storage/api/querier.h"
 
 namespace espy::stream {
 
@@ -49,7 +49,7 @@ struct HubOptions {
   int64_t stuck_timeout_ms = 10'000;
   const base::Clock* clock = base::SystemClock::Get();
   // Tests only: runs after a resuming subscription is registered and before
-  // the head is read, to commit points inside that window.
+  // the store is read, to commit points inside that window.
   std::function<void()> before_resume_read;
 };
 
@@ -64,8 +64,8 @@ struct HubStats {
   uint64_t published_samples_total = 0;
 };
 
-// One point for a client. `labels` points into the head and lives as long
-// as it does.
+// One point for a client. `labels` is the store's (storage::Querier::Labels)
+// and lives as long as the Querier the Hub reads through.
 struct Point {
   const model::Labels* labels = nullptr;
   model::SeriesRef ref = 0;
@@ -120,11 +120,12 @@ class Connection {
   std::unique_ptr<State> state_;
 };
 
-// Thread-safe. "head" must outlive the Hub; the Hub must outlive its
-// Connections.
+// Thread-safe. "store" (a Querier over all time: resumes read it, and live
+// points take their labels from it) must outlive the Hub; the Hub must
+// outlive its Connections.
 class Hub {
  public:
-  explicit Hub(const storage::head::Head& head, HubOptions options = {});
+  explicit Hub(const storage::Querier& store, HubOptions options = {});
   ~Hub();
   Hub(const Hub&) = delete;
   Hub& operator=(const Hub&) = delete;
@@ -161,7 +162,7 @@ class Hub {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Remove(Connection::State* conn);
 
-  const storage::head::Head& head_;
+  const storage::Querier& store_;
   const HubOptions options_;
 
   mutable absl::Mutex mu_;

@@ -6,6 +6,7 @@
 #include "fmt/format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "query/engine/memory_queryable.h"
 
 namespace espy::stream {
 namespace {
@@ -27,10 +28,10 @@ class HubTest : public ::testing::Test {
 
   void Reset(HubOptions options) {
     options.clock = &clock_;
-    hub_ = std::make_unique<Hub>(head_, options);
+    hub_ = std::make_unique<Hub>(store_, options);
   }
 
-  // Commits one sample per (series, ts, value) to the head and publishes
+  // Commits one sample per (series, ts, value) to the store and publishes
   // them as one batch, as the Db's commit listener does.
   void Write(const std::vector<std::tuple<std::string, int64_t, double>>& points,
              bool publish = true, bool append = true) {
@@ -38,9 +39,8 @@ class HubTest : public ::testing::Test {
     std::vector<model::SeriesRef> refs;
     for (const auto& [series, ts, value] : points) {
       model::Labels labels = Parse(series);
-      model::SeriesRef ref = head_.Lookup(labels);
-      if (ref == 0) ref = head_.Create(labels);
-      if (append) head_.Append(ref, ts, value);
+      model::SeriesRef ref = store_.Create(labels);
+      if (append) store_.Add(labels, ts, value);
       batch.Add(batch.AddSeries(labels), ts, value);
       refs.push_back(ref);
     }
@@ -87,7 +87,7 @@ class HubTest : public ::testing::Test {
     return out;
   }
 
-  storage::head::Head head_;
+  query::engine::MemoryQueryable store_;
   base::FakeClock clock_{1'000'000};
   std::unique_ptr<Hub> hub_;
   int wakes_ = 0;
@@ -234,12 +234,12 @@ TEST_F(HubTest, ResumeSendsStoredPointsAfterSinceThenLive) {
               ElementsAre("cpu{host=\"a\"}@20=2", "cpu{host=\"a\"}@30=3", "cpu{host=\"a\"}@40=4"));
 }
 
-// Points committed while the resume reads storage are both in the head and
+// Points committed while the resume reads storage are both in the store and
 // held back from the live feed; each must come exactly once.
 TEST_F(HubTest, ResumeRaceHasNoGapAndNoDuplicate) {
   HubOptions options;
   options.before_resume_read = [this] {
-    Write({{"cpu", 20, 2}});    // in the head and held back
+    Write({{"cpu", 20, 2}});    // in the store and held back
     Write({{"cpu", 20, 2.5}});  // an overwrite: the read sees only 2.5
     Write({{"cpu", 30, 3}, {"mem", 30, 9}});
   };
@@ -254,7 +254,7 @@ TEST_F(HubTest, ResumeRaceHasNoGapAndNoDuplicate) {
 }
 
 TEST_F(HubTest, ResumeSendsOverwritesCommittedAfterTheRead) {
-  // Publishes an overwrite without showing it to the head, as if the read
+  // Publishes an overwrite without showing it to the store, as if the read
   // had run before it became visible: it differs from what the read returned,
   // so it is sent after the stored point.
   HubOptions options;

@@ -9,7 +9,6 @@
 #include "base/check.h"
 #include "benchmark/benchmark.h"
 #include "query/engine/engine.h"
-#include "query/engine/head_queryable.h"
 #include "storage/db.h"
 
 namespace espy::query::engine {
@@ -66,12 +65,12 @@ class Fixture {
       }
     }
     ESPY_CHECK(db_->CommitAndWait(std::move(hist)).ok());
-    queryable_ = std::make_unique<HeadQueryable>(&db_->head());
+    queryable_ = *db_->Querier(INT64_MIN, INT64_MAX);
   }
 
   std::string dir_;
   std::unique_ptr<storage::Db> db_;
-  std::unique_ptr<HeadQueryable> queryable_;
+  std::unique_ptr<storage::Querier> queryable_;
 };
 
 void Instant(benchmark::State& state, const char* query) {

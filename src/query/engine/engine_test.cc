@@ -1,13 +1,12 @@
 // Engine unit tests: query-level behaviour the .test scripts cannot express
-// (result shapes, limits, timeouts, error codes, select hints, the head
-// adapter). Semantics of operators and functions live in testdata/*.test.
+// (result shapes, limits, timeouts, error codes, select hints). Semantics of operators and
+// functions live in testdata/*.test.
 #include "query/engine/engine.h"
 
 #include "gtest/gtest.h"
 #include "query/engine/functions.h"
-#include "query/engine/head_queryable.h"
 #include "query/engine/memory_queryable.h"
-#include "storage/head/head.h"
+#include "storage/api/forwarding_querier.h"
 
 namespace espy::query::engine {
 namespace {
@@ -15,18 +14,15 @@ namespace {
 model::Labels L(std::vector<model::Label> l) { return model::Labels(std::move(l)); }
 
 // Records the hints of every Select, then delegates.
-class RecordingQueryable : public Queryable {
+class RecordingQueryable : public storage::ForwardingQuerier {
  public:
-  explicit RecordingQueryable(const Queryable* inner) : inner_(inner) {}
-  absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<model::Matcher>& matchers,
-                                                    const SelectHints& hints) const override {
+  explicit RecordingQueryable(const Queryable* inner) : ForwardingQuerier(inner) {}
+  absl::StatusOr<std::unique_ptr<SeriesSet>> SelectAny(
+      std::span<const std::vector<model::Matcher>> sets, const SelectHints& hints) const override {
     hints_.push_back(hints);
-    return inner_->Select(matchers, hints);
+    return ForwardingQuerier::SelectAny(sets, hints);
   }
   mutable std::vector<SelectHints> hints_;
-
- private:
-  const Queryable* inner_;
 };
 
 class EngineTest : public testing::Test {
@@ -259,31 +255,6 @@ TEST_F(EngineTest, SelectHintsCarryTimeRangeStepRangeAndFunction) {
   ASSERT_TRUE(engine_.InstantQuery(q, "x", 600000).ok());
   EXPECT_EQ(q.hints_[0].mint, 600000 - 300000);
   EXPECT_EQ(q.hints_[0].step_ms, 0);
-}
-
-TEST(HeadQueryableTest, QueriesTheHeadIncludingStalenessMarkers) {
-  storage::head::Head head;
-  model::SeriesRef b = head.Create(L({{"__name__", "up"}, {"job", "b"}}));
-  model::SeriesRef a = head.Create(L({{"__name__", "up"}, {"job", "a"}}));
-  head.Append(a, 1000, 1);
-  head.Append(b, 1000, 2);
-  head.Append(b, 2000, StaleNaN());
-  HeadQueryable q(&head);
-  Engine engine;
-  auto r = engine.InstantQuery(q, "up", 1500);
-  ASSERT_TRUE(r.ok()) << r.status();
-  ASSERT_EQ(r->vector.size(), 2u);
-  EXPECT_EQ(r->vector[0].metric.Get("job"), "a");  // label order, not ref order
-  auto after = engine.InstantQuery(q, "up", 2500);
-  ASSERT_TRUE(after.ok()) << after.status();
-  ASSERT_EQ(after->vector.size(), 1u);
-  EXPECT_EQ(after->vector[0].metric.Get("job"), "a");
-  auto sum = engine.RangeQuery(q, "sum(up)", 1000, 3000, 1000);
-  ASSERT_TRUE(sum.ok()) << sum.status();
-  ASSERT_EQ(sum->matrix.size(), 1u);
-  ASSERT_EQ(sum->matrix[0].points.size(), 3u);
-  EXPECT_EQ(sum->matrix[0].points[0].v, 3);
-  EXPECT_EQ(sum->matrix[0].points[1].v, 1);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "gtest/gtest.h"
 #include "query/engine/memory_queryable.h"
 #include "query/promql/parser.h"
+#include "storage/api/forwarding_querier.h"
 
 namespace espy::query::engine {
 namespace {
@@ -98,18 +99,18 @@ TEST_F(ResultCacheTest, ALateSampleInvalidatesTheStepsItChanges) {
 }
 
 // A store on which a late write lands while a query reads it.
-class WriteDuringSelect : public Queryable {
+class WriteDuringSelect : public storage::ForwardingQuerier {
  public:
-  WriteDuringSelect(const Queryable* inner, ResultCache* cache) : inner_(inner), cache_(cache) {}
-  absl::StatusOr<std::unique_ptr<SeriesSet>> Select(const std::vector<model::Matcher>& matchers,
-                                                    const SelectHints& hints) const override {
-    auto set = inner_->Select(matchers, hints);
+  WriteDuringSelect(const Queryable* inner, ResultCache* cache)
+      : ForwardingQuerier(inner), cache_(cache) {}
+  absl::StatusOr<std::unique_ptr<SeriesSet>> SelectAny(
+      std::span<const std::vector<model::Matcher>> sets, const SelectHints& hints) const override {
+    auto set = ForwardingQuerier::SelectAny(sets, hints);
     cache_->Invalidate(2 * kHour);
     return set;
   }
 
  private:
-  const Queryable* inner_;
   ResultCache* cache_;
 };
 

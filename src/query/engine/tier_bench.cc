@@ -8,7 +8,6 @@
 #include "absl/synchronization/mutex.h"
 #include "base/check.h"
 #include "benchmark/benchmark.h"
-#include "query/engine/db_queryable.h"
 #include "query/engine/engine.h"
 #include "storage/db.h"
 
@@ -52,7 +51,7 @@ class Store {
     }
     ESPY_CHECK(db_->FlushHead().ok());
     ESPY_CHECK(db_->Maintain().ok());
-    queryable_ = std::make_unique<DbQueryable>(db_.get());
+    queryable_ = *db_->Querier(INT64_MIN, INT64_MAX);
   }
   ~Store() {
     db_.reset();
@@ -68,7 +67,7 @@ class Store {
   base::FakeClock clock_;
   std::string dir_;
   std::unique_ptr<storage::Db> db_;
-  std::unique_ptr<DbQueryable> queryable_;
+  std::unique_ptr<storage::Querier> queryable_;
   double values_[100] = {};
 };
 

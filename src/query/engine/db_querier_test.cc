@@ -1,13 +1,12 @@
-// PromQL over storage::Db with downsampled tiers: queries that reach back
+// PromQL over storage::Db's Querier with downsampled tiers: queries that reach back
 // into downsampled time read bucket aggregates and still give the averages,
 // counts, extremes and rates of the raw samples; recent ranges read raw.
-#include "query/engine/db_queryable.h"
-
 #include <cmath>
 #include <filesystem>
 
 #include "gtest/gtest.h"
 #include "query/engine/engine.h"
+#include "storage/db.h"
 
 namespace espy::query::engine {
 namespace {
@@ -20,10 +19,10 @@ constexpr int64_t kEnd = 64 * kHour;  // samples over [0, kEnd)
 double Counter(int64_t t) { return static_cast<double>(t / 10'000); }
 double Gauge(int64_t t) { return static_cast<double>((t / 10'000) % 97); }
 
-class DbQueryableTest : public ::testing::Test {
+class DbQuerierTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = ::testing::TempDir() + "/db_queryable_test_" +
+    dir_ = ::testing::TempDir() + "/db_querier_test_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
     std::filesystem::remove_all(dir_);
     storage::DbOptions o;
@@ -41,7 +40,9 @@ class DbQueryableTest : public ::testing::Test {
     Write(60 * kHour, kEnd);
     ASSERT_TRUE(db_->Maintain().ok());
     ASSERT_EQ(2u, db_->stats().blocks_downsampled);
-    queryable_ = std::make_unique<DbQueryable>(db_.get());
+    auto q = db_->Querier(INT64_MIN, INT64_MAX);
+    ASSERT_TRUE(q.ok()) << q.status();
+    queryable_ = *std::move(q);
   }
   void TearDown() override {
     db_.reset();
@@ -77,11 +78,11 @@ class DbQueryableTest : public ::testing::Test {
   std::string dir_;
   base::FakeClock clock_{72 * kHour};
   std::unique_ptr<storage::Db> db_;
-  std::unique_ptr<DbQueryable> queryable_;
+  std::unique_ptr<storage::Querier> queryable_;
   Engine engine_;
 };
 
-TEST_F(DbQueryableTest, PicksATierOnlyWhereDataWasDownsampled) {
+TEST_F(DbQuerierTest, PicksATierOnlyWhereDataWasDownsampled) {
   SelectHints h;
   h.mint = 50 * kHour;
   h.maxt = 60 * kHour;
@@ -99,7 +100,7 @@ TEST_F(DbQueryableTest, PicksATierOnlyWhereDataWasDownsampled) {
 
 // Hourly buckets at an hourly step: each window (t - 1h, t] holds the bucket
 // [t - 1h, t), stamped with its last sample at t - 10 s.
-TEST_F(DbQueryableTest, OverTimeFunctionsAggregateTheRawSamples) {
+TEST_F(DbQuerierTest, OverTimeFunctionsAggregateTheRawSamples) {
   const int64_t start = 26 * kHour, end = 46 * kHour;
   auto check = [&](const std::string& q, auto want_fn) {
     std::vector<Point> got = Range(q, start, end, kHour);
@@ -131,7 +132,7 @@ TEST_F(DbQueryableTest, OverTimeFunctionsAggregateTheRawSamples) {
   }
 }
 
-TEST_F(DbQueryableTest, RateOverDownsampledCounterMatchesRaw) {
+TEST_F(DbQuerierTest, RateOverDownsampledCounterMatchesRaw) {
   // 1 per 10 s: 0.1/s, whatever the buckets.
   for (const std::string q : {"rate(requests[2h])", "rate(requests[30m])"}) {
     std::vector<Point> got = Range(q, 26 * kHour, 46 * kHour, kHour);
@@ -142,7 +143,7 @@ TEST_F(DbQueryableTest, RateOverDownsampledCounterMatchesRaw) {
   for (const Point& p : inc) EXPECT_NEAR(720, p.v, 1e-6);
 }
 
-TEST_F(DbQueryableTest, InstantSelectorFindsTheLastBucket) {
+TEST_F(DbQuerierTest, InstantSelectorFindsTheLastBucket) {
   // The buckets are an hour apart: the lookback widens by that much, so
   // every step has the latest sample before it.
   std::vector<Point> got = Range("temp", 26 * kHour + 30 * kMin, 46 * kHour, kHour);
@@ -153,7 +154,7 @@ TEST_F(DbQueryableTest, InstantSelectorFindsTheLastBucket) {
   }
 }
 
-TEST_F(DbQueryableTest, ARangeReachingIntoDownsampledTimeMergesRawBuckets) {
+TEST_F(DbQuerierTest, ARangeReachingIntoDownsampledTimeMergesRawBuckets) {
   // 40 h .. 60 h: hourly buckets from the tier before 48 h, from raw
   // samples after; each count is the full hour's 360 samples.
   std::vector<Point> got = Range("count_over_time(temp[1h])", 40 * kHour, 60 * kHour, kHour);
@@ -161,10 +162,50 @@ TEST_F(DbQueryableTest, ARangeReachingIntoDownsampledTimeMergesRawBuckets) {
   for (const Point& p : got) EXPECT_EQ(360, p.v) << p.t / kHour << "h";
 }
 
-TEST_F(DbQueryableTest, RecentRangeReadsRawSamples) {
+TEST_F(DbQuerierTest, RecentRangeReadsRawSamples) {
   std::vector<Point> got = Range("temp", 50 * kHour, 51 * kHour, kMin);
   ASSERT_EQ(61u, got.size());
   for (const Point& p : got) EXPECT_EQ(Gauge(p.t), p.v);
+}
+
+// The head's series through the Querier: label order (not id order), and a
+// staleness marker ends a series.
+TEST(DbQuerierEngineTest, QueriesTheHeadIncludingStalenessMarkers) {
+  const std::string dir = ::testing::TempDir() + "/db_querier_engine_test";
+  std::filesystem::remove_all(dir);
+  storage::DbOptions o;
+  o.dir = dir;
+  o.maintenance_interval_ms = 0;
+  auto db = storage::Db::Open(o);
+  ASSERT_TRUE(db.ok()) << db.status();
+  model::SampleBatch batch;
+  uint32_t b = batch.AddSeries(model::Labels({{"__name__", "up"}, {"job", "b"}}));
+  uint32_t a = batch.AddSeries(model::Labels({{"__name__", "up"}, {"job", "a"}}));
+  batch.Add(a, 1000, 1);
+  batch.Add(b, 1000, 2);
+  batch.Add(b, 2000, model::StaleNaN());
+  ASSERT_TRUE((*db)->CommitAndWait(std::move(batch)).ok());
+  auto q = (*db)->Querier(INT64_MIN, INT64_MAX);
+  ASSERT_TRUE(q.ok()) << q.status();
+  const storage::Querier& qq = **q;
+  Engine engine;
+  auto r = engine.InstantQuery(qq, "up", 1500);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->vector.size(), 2u);
+  EXPECT_EQ(r->vector[0].metric.Get("job"), "a");  // label order, not id order
+  auto after = engine.InstantQuery(qq, "up", 2500);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ(after->vector.size(), 1u);
+  EXPECT_EQ(after->vector[0].metric.Get("job"), "a");
+  auto sum = engine.RangeQuery(qq, "sum(up)", 1000, 3000, 1000);
+  ASSERT_TRUE(sum.ok()) << sum.status();
+  ASSERT_EQ(sum->matrix.size(), 1u);
+  ASSERT_EQ(sum->matrix[0].points.size(), 3u);
+  EXPECT_EQ(sum->matrix[0].points[0].v, 3);
+  EXPECT_EQ(sum->matrix[0].points[1].v, 1);
+  q->reset();
+  db->reset();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
