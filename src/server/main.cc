@@ -246,12 +246,15 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   http::RegisterUptime(
       router, {.db = db->get(), .snapshot = [&scheduler] { return scheduler.Snapshot(); }});
   router.Add("/-/reload", {boost::beast::http::verb::post},
-             [&reloader, &reload_web_config](const http::Request&, http::Reply reply) {
+             [&](const http::Request&, http::Reply reply) {
                if (absl::Status s = reload_web_config(); !s.ok()) {
                  reply(http::ErrorResponse(s));
                  return;
                }
-               auto summary = reloader.Reload();
+               // Without --config the web config file is all there is to reload.
+               auto summary = raw.config_file.empty() && web_auth
+                                  ? absl::StatusOr<std::string>("none (no --config)")
+                                  : reloader.Reload();
                if (!summary.ok()) {
                  reply(http::ErrorResponse(summary.status()));
                  return;

@@ -153,6 +153,13 @@ class ReloadTest(unittest.TestCase):
         self.assertEqual(400, status)
         self.assertIn('user \\"carol\\"', body.decode())
         self.assertEqual(200, self.status("carol", "passw0rd"))
+        # POST /-/reload applies a new file too (the server has no --config here).
+        write_users(self.web, {"dave": "0ther"})
+        status, _, body = self.espy.request("POST", "/-/reload",
+                                            headers=basic("carol", "passw0rd"))
+        self.assertEqual(200, status, body)
+        self.assertEqual(200, self.status("dave", "0ther"))
+        self.assertEqual(401, self.status("carol", "passw0rd"))
         # An empty file turns auth off.
         open(self.web, "w").close()
         self.espy.signal(signal.SIGHUP)
