@@ -55,6 +55,8 @@ const std::vector<Setting>& ServeSettings() {
        "10000"},
       {"enable-admin-api", "BOOL", "serve /api/v1/admin/tsdb/* (delete series): true or false",
        "false"},
+      {"web-config-file", "PATH",
+       "Prometheus web config file (basic_auth_users, http_server_config); empty: no auth", ""},
   };
   return kSettings;
 }
@@ -236,6 +238,8 @@ absl::Status Apply(const std::string& name, const std::string& value, ServeConfi
     if (absl::Status s = SplitHostPort(value, &c->listen_host, &c->listen_port); !s.ok()) {
       return wrap(s);
     }
+  } else if (name == "web-config-file") {
+    c->web_config_file = value;
   } else if (name == "data-dir") {
     if (value.empty()) return wrap(absl::InvalidArgumentError("want a directory path, got \"\""));
     c->data_dir = value;

@@ -59,6 +59,9 @@ struct ServeConfig {
   // Serve /api/v1/admin/tsdb/* (deleting series). Off by default, as
   // Prometheus: Espy has no auth, so anyone reaching the listener could delete.
   bool enable_admin_api = false;
+  // The exporter-toolkit web config file (auth/web_config.h); "" for none.
+  // Read by the server at start and on reload.
+  std::string web_config_file;
 
   bool operator==(const ServeConfig&) const = default;
 };

@@ -20,6 +20,7 @@
 #include "boost/beast/http.hpp"
 #include "boost/beast/websocket/rfc6455.hpp"
 #include "fmt/format.h"
+#include "http/auth_gate.h"
 
 namespace espy::http {
 
@@ -199,6 +200,14 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void Handle() {
     request_ = parser_->release();
+    if (options().auth != nullptr) {
+      if (std::optional<Response> refused = CheckCredentials(*options().auth, request_)) {
+        close_after_ = !request_.keep_alive();
+        route_ = server_.router_.RouteOf(
+            std::string_view(request_.target().data(), request_.target().size()));
+        return Send(std::move(*refused));
+      }
+    }
     if (beast::websocket::is_upgrade(request_)) {
       if (const WebSocketHandler* ws = server_.router_.FindWebSocket(request_)) {
         // The WebSocket side owns the connection from here; this session
@@ -229,6 +238,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (request_.version() == 10) res.version(10);
     res.keep_alive(!close_after_);
     res.set(bhttp::field::server, "espy");
+    if (options().auth != nullptr) AddConfiguredHeaders(*options().auth, &res);
     response_ = std::make_shared<Response>(std::move(res));
     stream_.expires_after(options().io_timeout);
     bhttp::async_write(stream_, *response_,

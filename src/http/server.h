@@ -15,6 +15,10 @@
 #include "base/log.h"
 #include "http/router.h"
 
+namespace espy::auth {
+class Authenticator;
+}
+
 namespace espy::http {
 
 struct ServerOptions {
@@ -35,6 +39,10 @@ struct ServerOptions {
   // Called after each response is written: route ("" when unmatched),
   // status code, seconds from request read to response written.
   std::function<void(std::string_view route, int status, double seconds)> on_response;
+  // When set (and its config has users), every request but the open paths
+  // needs credentials (http/auth_gate.h); its extra headers go on every
+  // response. Must outlive the Server.
+  auth::Authenticator* auth = nullptr;
 };
 
 // Thread-safe. "router" must outlive the Server.

@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/synchronization/mutex.h"
+#include "auth/authenticator.h"
 #include "base/log.h"
 #include "base/threads.h"
 #include "base/work_pool.h"
@@ -178,6 +179,34 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   // What the retention would drop at once is refused when written instead.
   api.limits.retention_millis = cfg.retention.count();
   http::Router router;
+  // Basic auth and extra headers from the Prometheus web config file;
+  // re-read with the rest on SIGHUP and POST /-/reload.
+  std::unique_ptr<auth::Authenticator> web_auth;
+  if (!cfg.web_config_file.empty()) {
+    auto opened = auth::Authenticator::Open(cfg.web_config_file);
+    if (!opened.ok()) {
+      log->critical("msg=\"bad web config file\" err=\"{}\"", opened.status().message());
+      return 2;
+    }
+    web_auth = *std::move(opened);
+    metrics.AddCollector([a = web_auth.get()] {
+      return fmt::format(
+          "# HELP espy_http_auth_failures_total Requests refused with 401, by reason: no "
+          "basic-auth credentials, or a wrong user or password.\n"
+          "# TYPE espy_http_auth_failures_total counter\n"
+          "espy_http_auth_failures_total{{reason=\"missing\"}} {}\n"
+          "espy_http_auth_failures_total{{reason=\"wrong\"}} {}\n",
+          a->missing(), a->wrong());
+    });
+  }
+  auto reload_web_config = [&web_auth, &log]() -> absl::Status {
+    if (!web_auth) return absl::OkStatus();
+    absl::Status s = web_auth->Reload();
+    if (!s.ok()) {
+      base::Error(log, "web config reload failed; keeping the running one", "err", s.message());
+    }
+    return s;
+  };
 
   // Probes and collectors: their results go through the same commit path.
   auto checks = LoadChecks(raw);
@@ -210,8 +239,15 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   http::RegisterUptime(
       router, {.db = db->get(), .snapshot = [&scheduler] { return scheduler.Snapshot(); }});
   router.Add("/-/reload", {boost::beast::http::verb::post},
-             [&reloader](const http::Request&, http::Reply reply) {
-               auto summary = reloader.Reload();
+             [&](const http::Request&, http::Reply reply) {
+               if (absl::Status s = reload_web_config(); !s.ok()) {
+                 reply(http::ErrorResponse(s));
+                 return;
+               }
+               // Without --config the web config file is all there is to reload.
+               auto summary = raw.config_file.empty() && web_auth
+                                  ? absl::StatusOr<std::string>("none (no --config)")
+                                  : reloader.Reload();
                if (!summary.ok()) {
                  reply(http::ErrorResponse(summary.status()));
                  return;
@@ -294,6 +330,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   server_options.io_timeout = cfg.io_timeout;
   server_options.access_log = cfg.access_log;
   server_options.logger = base::MakeLogger("http", cfg.log_level, cfg.log_format);
+  server_options.auth = web_auth.get();
   server_options.on_response = [&metrics](std::string_view route, int status, double seconds) {
     metrics.ObserveRequest(route, status, seconds);
   };
@@ -325,6 +362,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
 
   int sig = 0;
   while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+    (void)reload_web_config();
     (void)reloader.Reload();
   }
   auto start = std::chrono::steady_clock::now();
@@ -356,6 +394,20 @@ int CheckConfig(const std::string& file) {
   std::printf("%s: ok (%zu probes, %zu collectors)\n", file.c_str(), checks->probes.size(),
               checks->collectors.size());
   return 0;
+}
+
+// As `promtool check web-config`: a line per file on stderr, 1 if any failed.
+int CheckWebConfig(const std::vector<std::string>& files) {
+  int failed = 0;
+  for (const std::string& f : files) {
+    if (absl::Status s = auth::CheckWebConfigFile(f); !s.ok()) {
+      std::fprintf(stderr, "%s FAILED: %s\n", f.c_str(), std::string(s.message()).c_str());
+      failed = 1;
+    } else {
+      std::fprintf(stderr, "%s SUCCESS\n", f.c_str());
+    }
+  }
+  return failed;
 }
 
 int ProbeOnce(bool once, bool as_json, const std::string& file,
@@ -430,6 +482,15 @@ int Main(int argc, char** argv) {
   std::string check_file;
   check->add_option("FILE", check_file, "the YAML config file")->required()->type_name("PATH");
 
+  CLI::App* check_cmd = app.add_subcommand("check", "Validate files and exit.");
+  check_cmd->require_subcommand(1);
+  CLI::App* check_web = check_cmd->add_subcommand(
+      "web-config", "Validate Prometheus web config files, as promtool check web-config does.");
+  std::vector<std::string> web_config_files;
+  check_web->add_option("FILE", web_config_files, "web config files")
+      ->required()
+      ->type_name("PATH");
+
   CLI::App* probe_cmd =
       app.add_subcommand("probe", "Run checks once and print the results; exits 1 if any failed.");
   bool once = false, as_json = false;
@@ -493,6 +554,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (check->parsed()) return CheckConfig(check_file);
+  if (check_web->parsed()) return CheckWebConfig(web_config_files);
   if (probe_cmd->parsed()) return ProbeOnce(once, as_json, probe_config, targets);
   config::RawSettings raw;
   raw.config_file = config_file;
