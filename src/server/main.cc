@@ -26,6 +26,7 @@
 #include "probe/config.h"
 #include "probe/report.h"
 #include "probe/scheduler.h"
+#include "rules/check.h"
 #include "server/data_dir_lock.h"
 #include "storage/db.h"
 #include "stream/hub.h"
@@ -419,6 +420,20 @@ int Main(int argc, char** argv) {
   std::string check_file;
   check->add_option("FILE", check_file, "the YAML config file")->required();
 
+  // `espy check rules FILE...`: promtool's `check rules`, same output and exit codes.
+  CLI::App* check_group = app.add_subcommand("check", "Check files without starting the server.");
+  check_group->require_subcommand(1);
+  CLI::App* check_rules = check_group->add_subcommand(
+      "rules",
+      "Validate Prometheus rule files as `promtool check rules` does; exits 1 if one is bad.");
+  std::vector<std::string> rule_files;
+  rules::CheckOptions rule_check;
+  check_rules->add_option("FILE", rule_files, "rule files (YAML)")->required();
+  check_rules->add_option("--lint", rule_check.lint, "all, duplicate-rules or none")
+      ->check(CLI::IsMember({"all", "duplicate-rules", "none"}))
+      ->capture_default_str();
+  check_rules->add_flag("--lint-fatal", rule_check.lint_fatal, "lint findings exit 3");
+
   CLI::App* probe_cmd =
       app.add_subcommand("probe", "Run checks once and print the results; exits 1 if any failed.");
   bool once = false, as_json = false;
@@ -444,6 +459,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (check->parsed()) return CheckConfig(check_file);
+  if (check_rules->parsed()) return rules::CheckRules(rule_files, rule_check, stdout, stderr);
   if (probe_cmd->parsed()) return ProbeOnce(once, as_json, probe_config, targets);
   config::RawSettings raw;
   raw.config_file = config_file;

@@ -1,0 +1,155 @@
+#include "rules/template.h"
+
+#include <cmath>
+
+#include "gtest/gtest.h"
+
+namespace espy::rules {
+namespace {
+
+std::string ParseError(std::string_view text) {
+  auto t = Template::Parse("__alert_X", text);
+  return t.ok() ? "ok" : std::string(t.status().message());
+}
+
+std::string Expand(std::string_view text, AlertTemplateData data = {}) {
+  auto t = Template::Parse("__alert_X", text);
+  if (!t.ok()) return "parse: " + std::string(t.status().message());
+  auto out = t->Execute(data);
+  return out.ok() ? *out : "exec: " + std::string(out.status().message());
+}
+
+TEST(TemplateParse, ReportsErrorsAsGoDoes) {
+  EXPECT_EQ(ParseError("{{ $labels.foo "), "template: __alert_X:1: unclosed action");
+  EXPECT_EQ(ParseError("{{ nofunc $value }}"),
+            "template: __alert_X:1: function \"nofunc\" not defined");
+  EXPECT_EQ(ParseError("{{ $undefined }}"),
+            "template: __alert_X:1: undefined variable \"$undefined\"");
+  EXPECT_EQ(ParseError("{{ if $value }}x"), "template: __alert_X:1: unexpected EOF");
+  EXPECT_EQ(ParseError("{{ end }}"), "template: __alert_X:1: unexpected {{end}}");
+  EXPECT_EQ(ParseError("{{ \"unterminated }}"),
+            "template: __alert_X:1: unterminated quoted string");
+  EXPECT_EQ(ParseError("a\nb\n{{ if }}{{ end }}"), "template: __alert_X:3: missing value for if");
+  EXPECT_EQ(ParseError("{{ }}"), "template: __alert_X:1: missing value for command");
+  EXPECT_EQ(ParseError("{{ break }}"), "template: __alert_X:1: {{break}} outside {{range}}");
+  EXPECT_EQ(ParseError("{{ .Foo | 3 }}"),
+            "template: __alert_X:1: non executable command in pipeline stage 2");
+}
+
+TEST(TemplateParse, AcceptsWhatGoAccepts) {
+  for (const char* ok : {
+           "plain text",
+           "{{ $labels.instance }} is down",
+           "{{ $value | humanize }}",
+           "{{ printf \"%.2f\" $value }}",
+           "{{ range $i, $x := .Labels }}{{ $x }}{{ else }}none{{ end }}",
+           "{{ with $externalLabels.x }}{{ . }}{{ end }}",
+           "{{ query \"up\" | first | value }}",
+           "{{ 3 4 }}",
+           "{{ .Foo | }}",
+           "{{ $labels.job.x.y }}{{/* comment */}}{{- $value -}}",
+           "{{ if eq $labels.severity \"page\" }}a{{ else if gt $value 1.0 }}b{{ else }}c{{ end }}",
+           "{{ $x := 1 }}{{ $x = 2 }}{{ $x }}",
+           "{{ (humanize $value) }} {{ `raw` }} {{ 'c' }} {{ nil }} {{ true }}",
+       }) {
+    EXPECT_EQ(ParseError(ok), "ok") << ok;
+  }
+}
+
+TEST(TemplateExecute, LabelsValueAndExternalLabels) {
+  AlertTemplateData d;
+  d.labels = {{"instance", "web-1:9100"}, {"job", "node"}};
+  d.external_labels = {{"cluster", "eu"}};
+  d.external_url = "http://espy:5000";
+  d.value = 0.5;
+  EXPECT_EQ(Expand("{{ $labels.instance }} of {{ .Labels.job }} is {{ $value }}", d),
+            "web-1:9100 of node is 0.5");
+  EXPECT_EQ(Expand("{{ $externalLabels.cluster }} {{ $externalURL }} [{{ $labels.missing }}]", d),
+            "eu http://espy:5000 []");
+  EXPECT_EQ(Expand("{{ if gt $value 0.1 }}high{{ else }}low{{ end }}", d), "high");
+  EXPECT_EQ(Expand("{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}", d),
+            "instance=web-1:9100;job=node;");
+  EXPECT_EQ(Expand("{{ with $labels.job }}job {{ . }}{{ end }}{{ with $labels.x }}x{{ end }}", d),
+            "job node");
+  EXPECT_EQ(Expand("a  {{- \" b \" -}}  c", d), "a b c");
+  EXPECT_EQ(Expand("{{ $x := $labels.job }}{{ $x | toUpper }}", d), "NODE");
+}
+
+TEST(TemplateExecute, PrintsFloatsAsGo) {
+  EXPECT_EQ(FormatGoFloat(1), "1");
+  EXPECT_EQ(FormatGoFloat(0.5), "0.5");
+  EXPECT_EQ(FormatGoFloat(123456), "123456");
+  EXPECT_EQ(FormatGoFloat(1e6), "1e+06");
+  EXPECT_EQ(FormatGoFloat(1234567), "1.234567e+06");
+  EXPECT_EQ(FormatGoFloat(0.0001), "0.0001");
+  EXPECT_EQ(FormatGoFloat(0.00001), "1e-05");
+  EXPECT_EQ(FormatGoFloat(-2.5), "-2.5");
+  EXPECT_EQ(FormatGoFloat(std::nan("")), "NaN");
+  EXPECT_EQ(FormatGoFloat(-INFINITY), "-Inf");
+}
+
+// Expected strings are those of Prometheus' template documentation and tests.
+TEST(TemplateExecute, HumanizeFunctions) {
+  auto each = [](const std::string& fn, std::vector<double> values) {
+    std::string out;
+    for (double v : values) {
+      AlertTemplateData d;
+      d.value = v;
+      out += Expand("{{ " + fn + " $value }}:", d);
+    }
+    return out;
+  };
+  EXPECT_EQ(each("humanize", {0, 1, 1234567, .12}), "0:1:1.235M:120m:");
+  EXPECT_EQ(each("humanize1024", {0, 1, 1048576, .12}), "0:1:1Mi:0.12:");
+  EXPECT_EQ(each("humanizeDuration", {0, 1, 60, 3600, 86400, 86400 + 3600,
+                                      -(86400 * 2 + 3600 * 3 + 60 * 4 + 5), 899.99}),
+            "0s:1s:1m 0s:1h 0m 0s:1d 0h 0m 0s:1d 1h 0m 0s:-2d 3h 4m 5s:14m 59s:");
+  EXPECT_EQ(each("humanizeDuration", {.1, .0001, .12345, 60.1, 60.5, 1.2345, 12.345}),
+            "100ms:100us:123.5ms:1m 0s:1m 0s:1.234s:12.35s:");
+  EXPECT_EQ(each("humanizePercentage", {0, 0.1234567, 1.0, 1.5}), "0%:12.35%:100%:150%:");
+  EXPECT_EQ(each("humanizeTimestamp", {1435065584.128}), "2015-06-23 13:19:44.128 +0000 UTC:");
+  EXPECT_EQ(Expand("{{ humanize \"1234.5\" }}"), "1.234k");
+  EXPECT_EQ(Expand("{{ humanize \"x\" }}"),
+            "exec: template: __alert_X:1: executing \"__alert_X\": error calling humanize: "
+            "strconv.ParseFloat: parsing \"x\": invalid syntax");
+}
+
+TEST(TemplateExecute, StringAndRegexFunctions) {
+  AlertTemplateData d;
+  d.value = 3.14159;
+  EXPECT_EQ(Expand("{{ printf \"%.2f\" $value }}|{{ printf \"%s=%d\" \"n\" 5 }}|{{ printf "
+                   "\"%5.1f%%\" 9.87 }}",
+                   d),
+            "3.14|n=5|  9.9%");
+  EXPECT_EQ(Expand("{{ printf \"%d\" $value }}", d), "%!d(float64=3.14159)");
+  EXPECT_EQ(Expand("{{ \"aa bb CC\" | title }} {{ toUpper \"aBc\" }} {{ toLower \"aBc\" }}"),
+            "Aa Bb CC ABC abc");
+  EXPECT_EQ(Expand("{{ reReplaceAll \"(a)b\" \"x$1\" \"ab\" }}"), "xa");
+  EXPECT_EQ(Expand("{{ reReplaceAll \":[0-9]+$\" \"\" \"web-1:9100\" }}"), "web-1");
+  EXPECT_EQ(Expand("{{ match \"a+\" \"baab\" }} {{ match \"^a+$\" \"baab\" }}"), "true false");
+  EXPECT_EQ(Expand("{{ if and (match \"^w\" \"web\") (not false) }}yes{{ end }}"), "yes");
+  EXPECT_EQ(Expand("{{ len \"abc\" }} {{ index $labels \"x\" }}."), "3 .");
+}
+
+TEST(TemplateExecute, QueryResultsAndRefusedFunctions) {
+  EXPECT_EQ(Expand("{{ query \"up\" }}"),
+            "exec: template: __alert_X:1: executing \"__alert_X\": error calling query: function "
+            "\"query\" is not supported in Espy's alert templates");
+  EXPECT_EQ(Expand("{{ 3 4 }}"),
+            "exec: template: __alert_X:1: executing \"__alert_X\": can't give argument to "
+            "non-function 3");
+}
+
+TEST(TemplateExecute, RangeBreakContinueAndElse) {
+  AlertTemplateData d;
+  d.labels = {{"a", "1"}, {"b", "2"}, {"c", "3"}};
+  EXPECT_EQ(Expand("{{ range $k, $v := $labels }}{{ if eq $k \"b\" }}{{ continue }}{{ end }}{{ $v "
+                   "}}{{ end }}",
+                   d),
+            "13");
+  EXPECT_EQ(Expand("{{ range $labels }}{{ . }}{{ break }}{{ end }}", d), "1");
+  EXPECT_EQ(Expand("{{ range $externalLabels }}x{{ else }}none{{ end }}", d), "none");
+}
+
+}  // namespace
+}  // namespace espy::rules
