@@ -370,7 +370,7 @@ RuleFileParse ParseRuleFile(std::string_view filename, std::string_view content)
         // Fields are decoded in the file's order, as Go walks the mapping.
         for (auto it = gn.begin(); it != gn.end(); ++it) {
           std::string key = ScalarText(it->first);
-          const YAML::Node& v = it->second;
+          const YAML::Node v = it->second;
           if (key == "name") {
             g.name = d.String(v);
           } else if (key == "interval") {
@@ -398,7 +398,7 @@ RuleFileParse ParseRuleFile(std::string_view filename, std::string_view content)
                     "rulefmt.RuleNode");
                 for (auto rit = rn.begin(); rit != rn.end(); ++rit) {
                   std::string rkey = ScalarText(rit->first);
-                  const YAML::Node& rv = rit->second;
+                  const YAML::Node rv = rit->second;
                   // record, alert and expr are yaml.Nodes in rulefmt: any
                   // node decodes; only a scalar has a value.
                   auto node_value = [](const YAML::Node& n) {

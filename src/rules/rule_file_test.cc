@@ -171,3 +171,49 @@ TEST(RuleFile, UnreadableFile) {
 
 }  // namespace
 }  // namespace espy::rules
+
+namespace espy::rules {
+namespace {
+
+// Mutations of a valid file: each parse ends in groups or in errors that
+// name the file, never in a crash (run under the sanitizer build).
+TEST(RuleFileRobustness, MutatedFilesNeverCrash) {
+  const std::string seed = R"(groups:
+  - name: node
+    interval: 30s
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+        labels: {team: a}
+      - alert: Down
+        expr: up == 0
+        for: 5m
+        annotations:
+          summary: "{{ $labels.instance }} {{ $value | humanize }}"
+)";
+  const std::string alphabet = "{}[]-:#&*!|>'\"%@` \n\tabc01$.";
+  uint64_t state = 7;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>(state >> 33);
+  };
+  int valid = 0;
+  for (int i = 0; i < 5000; ++i) {
+    std::string text = seed;
+    for (int m = 1 + next() % 3; m > 0; --m) {
+      size_t at = next() % text.size();
+      if (next() % 2) {
+        text.insert(at, 1, alphabet[next() % alphabet.size()]);
+      } else {
+        text.erase(at, 1 + next() % 4);
+      }
+    }
+    RuleFileParse p = ParseRuleFile("m.yml", text);
+    for (const std::string& e : p.errors) EXPECT_TRUE(e.starts_with("m.yml: ")) << e;
+    if (p.errors.empty()) ++valid;
+  }
+  EXPECT_GT(valid, 100);
+}
+
+}  // namespace
+}  // namespace espy::rules

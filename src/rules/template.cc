@@ -484,10 +484,8 @@ const absl::flat_hash_map<std::string_view, int>& KnownFunctions() {
   return *names;
 }
 
-class ParseError {
- public:
-  std::string msg;
-};
+// Nesting of if/range/with and parentheses; far beyond any real template.
+constexpr int kMaxDepth = 200;
 
 class Parser {
  public:
@@ -627,6 +625,10 @@ class Parser {
                                         std::shared_ptr<Pipe> pre) {
     size_t vars_before = vars_.size();
     auto node = std::make_unique<TemplateNode>();
+    // Parsing and execution recurse per level: bound the depth so that no
+    // file can exhaust the stack.
+    DepthGuard guard(this);
+    if (!err_.empty()) return node;
     node->type = kind == "if"      ? TemplateNode::Type::kIf
                  : kind == "range" ? TemplateNode::Type::kRange
                                    : TemplateNode::Type::kWith;
@@ -673,6 +675,14 @@ class Parser {
     }
     return list;
   }
+
+  struct DepthGuard {
+    explicit DepthGuard(Parser* p) : p(p) {
+      if (++p->depth_ > kMaxDepth) p->Error("nesting too deep");
+    }
+    ~DepthGuard() { --p->depth_; }
+    Parser* p;
+  };
 
   std::shared_ptr<Pipe> ParsePipe(std::string_view context, Tok end, bool allow_decl) {
     auto pipe = std::make_shared<Pipe>();
@@ -847,6 +857,8 @@ class Parser {
         a.name = t.val;
         return a;
       case Tok::kLeftParen: {
+        DepthGuard guard(this);
+        if (!err_.empty()) return a;
         a.type = Arg::Type::kPipe;
         a.pipe = ParsePipe("parenthesized pipeline", Tok::kRightParen, false);
         return a;
@@ -862,6 +874,7 @@ class Parser {
   size_t pos_ = 0;
   int last_line_ = 1;
   int range_depth_ = 0;
+  int depth_ = 0;
   std::vector<std::string> vars_;
   std::string err_;
 };
@@ -1027,7 +1040,8 @@ std::string HumanizeDuration(double v) {
       sign = "-";
       v = -v;
     }
-    auto d = static_cast<int64_t>(v);
+    // Clamped: a float beyond int64 would be undefined behaviour to convert.
+    auto d = static_cast<int64_t>(std::min(v, 9.2e18));
     int64_t seconds = d % 60, minutes = (d / 60) % 60, hours = (d / 3600) % 24, days = d / 86400;
     if (days != 0) return fmt::format("{}{}d {}h {}m {}s", sign, days, hours, minutes, seconds);
     if (hours != 0) return fmt::format("{}{}h {}m {}s", sign, hours, minutes, seconds);
@@ -1047,7 +1061,7 @@ std::string HumanizeDuration(double v) {
 // Go's time.Time.String() in UTC: 2006-01-02 15:04:05.999999999 +0000 UTC.
 std::string HumanizeTimestamp(double v) {
   if (std::isnan(v) || std::isinf(v)) return GoG(v, 4);
-  auto nanos = static_cast<int64_t>(v * 1e9);
+  auto nanos = static_cast<int64_t>(std::clamp(v * 1e9, -9.2e18, 9.2e18));
   int64_t secs = nanos / 1000000000;
   int64_t frac = nanos % 1000000000;
   if (frac < 0) {
@@ -1138,7 +1152,17 @@ std::string Sprintf(std::string_view format, const std::vector<Value>& args) {
     }
     size_t start = i++;
     while (i < format.size() && std::string_view("+-# 0").find(format[i]) != std::string::npos) ++i;
-    while (i < format.size() && (absl::ascii_isdigit(format[i]) || format[i] == '.')) ++i;
+    // Width and precision: at most three digits each, so that the spec
+    // handed to snprintf is always well formed and bounded.
+    auto digits = [&] {
+      size_t n = 0;
+      while (i < format.size() && absl::ascii_isdigit(format[i]) && n < 3) ++i, ++n;
+    };
+    digits();
+    if (i < format.size() && format[i] == '.') {
+      ++i;
+      digits();
+    }
     if (i >= format.size()) {
       out += "%!(NOVERB)";
       break;

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
 namespace espy::rules {
@@ -149,6 +150,66 @@ TEST(TemplateExecute, RangeBreakContinueAndElse) {
             "13");
   EXPECT_EQ(Expand("{{ range $labels }}{{ . }}{{ break }}{{ end }}", d), "1");
   EXPECT_EQ(Expand("{{ range $externalLabels }}x{{ else }}none{{ end }}", d), "none");
+}
+
+}  // namespace
+}  // namespace espy::rules
+
+namespace espy::rules {
+namespace {
+
+// Mutations of real templates: whatever they parse to must execute or fail
+// cleanly (run under the sanitizer build to catch undefined behaviour).
+TEST(TemplateRobustness, MutatedTemplatesNeverCrash) {
+  const std::vector<std::string> seeds = {
+      "{{ range $k, $v := $labels }}{{ $k }}={{ $v | toUpper }}{{ else }}none{{ end }}",
+      "{{ if gt $value 1.0 }}{{ printf \"%5.2f%%\" $value }}{{ else if eq 1 1 }}x{{ end }}",
+      "{{- with $externalLabels.c -}}{{ . | title }}{{ end }}{{/* c */}}{{ humanize $value }}",
+      "{{ reReplaceAll \"(a+)\" \"$1${1}\" (printf \"%s\" `aa`) }}{{ 'c' }}{{ 0x1F }}{{ -1.5e3 }}",
+  };
+  const std::string alphabet = "{}()$.|:=\"'`-/* abcdefghijklmnopqrstuvwxyz0123456789%\n\\";
+  uint64_t state = 42;
+  auto next = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<size_t>(state >> 33);
+  };
+  AlertTemplateData data;
+  data.labels = {{"job", "api"}};
+  data.value = 1234.5;
+  int parsed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string t = seeds[next() % seeds.size()];
+    for (int m = 1 + next() % 4; m > 0; --m) {
+      size_t at = next() % (t.size() + 1);
+      switch (next() % 3) {
+        case 0:
+          t.insert(at, 1, alphabet[next() % alphabet.size()]);
+          break;
+        case 1:
+          if (at < t.size()) t.erase(at, 1 + next() % 3);
+          break;
+        default:
+          if (at < t.size()) t[at] = alphabet[next() % alphabet.size()];
+      }
+    }
+    auto parsed_template = Template::Parse("__alert_X", t);
+    if (!parsed_template.ok()) {
+      EXPECT_TRUE(absl::StartsWith(parsed_template.status().message(), "template: __alert_X:"))
+          << parsed_template.status().message();
+      continue;
+    }
+    ++parsed;
+    (void)parsed_template->Execute(data);
+  }
+  EXPECT_GT(parsed, 1000);
+}
+
+TEST(TemplateRobustness, DeepNestingIsRefused) {
+  std::string deep;
+  for (int i = 0; i < 5000; ++i) deep += "{{ if true }}";
+  EXPECT_EQ(ParseError(deep), "template: __alert_X:1: nesting too deep");
+  EXPECT_EQ(ParseError("{{ " + std::string(5000, '(') + "1" + std::string(5000, ')') + " }}"),
+            "template: __alert_X:1: nesting too deep");
 }
 
 }  // namespace
