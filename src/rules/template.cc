@@ -1061,9 +1061,10 @@ std::string HumanizeDuration(double v) {
 // Go's time.Time.String() in UTC: 2006-01-02 15:04:05.999999999 +0000 UTC.
 std::string HumanizeTimestamp(double v) {
   if (std::isnan(v) || std::isinf(v)) return GoG(v, 4);
-  auto nanos = static_cast<int64_t>(std::clamp(v * 1e9, -9.2e18, 9.2e18));
-  int64_t secs = nanos / 1000000000;
-  int64_t frac = nanos % 1000000000;
+  // Prometheus goes through model.Time: nanoseconds truncated to milliseconds.
+  auto ms = static_cast<int64_t>(std::clamp(v * 1e9, -9.2e18, 9.2e18)) / 1000000;
+  int64_t secs = ms / 1000;
+  int64_t frac = (ms % 1000) * 1000000;
   if (frac < 0) {
     frac += 1000000000;
     --secs;
@@ -1242,7 +1243,14 @@ std::string Sprintf(std::string_view format, const std::vector<Value>& args) {
           out += GoG(d, 1);
           break;
         }
-        std::snprintf(buf, sizeof buf, (spec + verb).c_str(), d);
+        if ((verb == 'g' || verb == 'G') && spec.find('.') == std::string::npos) {
+          // Go's %g without a precision is the shortest representation.
+          std::string g = FormatGoFloat(d);
+          if (verb == 'G') g = absl::AsciiStrToUpper(g);
+          std::snprintf(buf, sizeof buf, (spec + "s").c_str(), g.c_str());
+        } else {
+          std::snprintf(buf, sizeof buf, (spec + verb).c_str(), d);
+        }
         out += buf;
         break;
       }

@@ -214,3 +214,72 @@ TEST(TemplateRobustness, DeepNestingIsRefused) {
 
 }  // namespace
 }  // namespace espy::rules
+
+namespace espy::rules {
+namespace {
+
+// Expansions as Prometheus 2.42 makes them, taken from `promtool test rules`
+// on an alert over m{job="db",instance="db-1:5432"} 0.0123 and
+// m{job="api",instance="web-1:9100"} 1234567.891 (tests/rules has the files).
+TEST(TemplateExecute, MatchesPrometheusExpansions) {
+  const std::vector<std::pair<std::string, std::string>> templates = {
+      {"a",
+       "{{ $value }}|{{ humanize $value }}|{{ humanize1024 $value }}|{{ humanizeDuration $value "
+       "}}|{{ humanizePercentage $value }}|{{ humanizeTimestamp $value }}"},
+      {"b",
+       "{{ printf \"%.2f\" $value }}|{{ printf \"%d\" 5 }}|{{ printf \"%5.1f%%\" $value }}|{{ "
+       "printf \"%v %s\" $value $labels.job }}|{{ printf \"%q\" $labels.job }}|{{ printf \"%x\" "
+       "\"hi\" }}|{{ printf \"%e\" $value }}|{{ printf \"%g\" $value }}|{{ printf \"%d\" $value "
+       "}}"},
+      {"c",
+       "{{ range $k, $v := $labels }}{{ $k }}={{ $v }};{{ end }}|{{ $labels }}|{{ .Labels.job | "
+       "title }}|{{ toUpper $labels.instance }}"},
+      {"d",
+       "{{ reReplaceAll \"(.*):(.*)\" \"$2/$1\" $labels.instance }}|{{ match \"^web\" "
+       "$labels.instance }}|{{ $externalURL }}|{{ print 1 2 \"a\" \"b\" 3 }}|{{ len $labels "
+       "}}|{{ index $labels \"job\" }}"},
+      {"e",
+       "{{ $value | printf \"%.1f\" }}|{{ 1.5 }}|{{ 1e6 }}|{{ 3 }}|{{ true }}|{{ eq $labels.job "
+       "\"api\" }}|{{ ne 1 2 }}|{{ and 1 0 }}|{{ or 0 \"x\" }}|{{ not \"\" }}"},
+      {"sev", "{{ if gt $value 100.0 }}crit{{ else }}warn{{ end }}"},
+  };
+  struct Case {
+    AlertTemplateData data;
+    std::map<std::string, std::string> want;
+  };
+  std::vector<Case> cases(2);
+  cases[0].data.labels = {{"__name__", "m"}, {"instance", "db-1:5432"}, {"job", "db"}};
+  cases[0].data.value = 0.0123;
+  cases[0].want = {
+      {"a", "0.0123|12.3m|0.0123|12.3ms|1.23%|1970-01-01 00:00:00.012 +0000 UTC"},
+      {"b", "0.01|5|  0.0%|0.0123 db|\"db\"|6869|1.230000e-02|0.0123|%!d(float64=0.0123)"},
+      {"c",
+       "__name__=m;instance=db-1:5432;job=db;|map[__name__:m instance:db-1:5432 job:db]|Db|"
+       "DB-1:5432"},
+      {"d", "5432/db-1|false||1 2ab3|3|db"},
+      {"e", "0.0|1.5|1e+06|3|true|false|true|0|x|true"},
+      {"sev", "warn"}};
+  cases[1].data.labels = {{"__name__", "m"}, {"instance", "web-1:9100"}, {"job", "api"}};
+  cases[1].data.value = 1234567.891;
+  cases[1].want = {
+      {"a",
+       "1.234567891e+06|1.235M|1.177Mi|14d 6h 56m 7s|1.235e+08%|1970-01-15 06:56:07.891 "
+       "+0000 UTC"},
+      {"b",
+       "1234567.89|5|1234567.9%|1.234567891e+06 api|\"api\"|6869|1.234568e+06|"
+       "1.234567891e+06|%!d(float64=1.234567891e+06)"},
+      {"c",
+       "__name__=m;instance=web-1:9100;job=api;|map[__name__:m instance:web-1:9100 job:api]|"
+       "Api|WEB-1:9100"},
+      {"d", "9100/web-1|true||1 2ab3|3|api"},
+      {"e", "1234567.9|1.5|1e+06|3|true|true|true|0|x|true"},
+      {"sev", "crit"}};
+  for (const Case& c : cases) {
+    for (const auto& [name, text] : templates) {
+      EXPECT_EQ(Expand(text, c.data), c.want.at(name)) << name << " value " << c.data.value;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace espy::rules

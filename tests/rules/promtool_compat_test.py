@@ -131,6 +131,15 @@ class PromtoolCompatTest(unittest.TestCase):
         self.assertEqual((code, stdout), (1, ""))
         self.assertEqual(errors, ["error: path 'no_such_file.yml' does not exist"])
 
+    def test_template_expansions_are_prometheus_own(self):
+        """template_test.cc's MatchesPrometheusExpansions expects the strings
+        templates/expansions_test.yml holds; promtool must agree with them."""
+        d = pathlib.Path(__file__).resolve().parent / "templates"
+        p = subprocess.run([PROMTOOL, "test", "rules", "expansions_test.yml"], cwd=d,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertEqual(self.check("expansions_rules.yml", cwd=d)[0], 0)
+
     def test_unreadable_file(self):
         if os.geteuid() == 0:
             self.skipTest("root reads every file")
