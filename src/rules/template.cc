@@ -93,6 +93,7 @@ enum class Tok {
   kDeclare,
   kAssign,
   kComma,
+  kPunct,  // other printable ASCII
   kKeyword,
   kEOF,
   kError,
@@ -112,6 +113,7 @@ std::string Describe(const Token& t) {
     case Tok::kError:
       return t.val;
     case Tok::kKeyword:
+    case Tok::kDot:
       return "<" + t.val + ">";
     default:
       break;
@@ -131,6 +133,20 @@ std::string Describe(const Token& t) {
   }
   quoted += '"';
   return cut ? quoted + "..." : quoted;
+}
+
+// Go's %q of a short string.
+std::string GoQuoted(std::string_view v) {
+  std::string quoted = "\"";
+  for (char c : v) {
+    if (c == '"' || c == '\\') quoted += '\\';
+    if (c == '\n') {
+      quoted += "\\n";
+      continue;
+    }
+    quoted += c;
+  }
+  return quoted + "\"";
 }
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -250,6 +266,7 @@ class Lexer {
         size_t start = pos_;
         Advance(1);
         while (pos_ < in_.size() && IsAlnum(in_[pos_])) Advance(1);
+        if (!AtTerminator()) return BadCharacter();
         Emit(Tok::kVariable, std::string(in_.substr(start, pos_ - start)));
       } else if (c == '.') {
         if (pos_ + 1 < in_.size() && absl::ascii_isdigit(in_[pos_ + 1])) {
@@ -259,6 +276,7 @@ class Lexer {
         size_t start = pos_;
         Advance(1);
         while (pos_ < in_.size() && IsAlnum(in_[pos_])) Advance(1);
+        if (!AtTerminator()) return BadCharacter();
         if (pos_ - start == 1) {
           Emit(Tok::kDot, ".");
         } else {
@@ -269,6 +287,7 @@ class Lexer {
       } else if (IsAlnum(c)) {
         size_t start = pos_;
         while (pos_ < in_.size() && IsAlnum(in_[pos_])) Advance(1);
+        if (!AtTerminator()) return BadCharacter();
         std::string word(in_.substr(start, pos_ - start));
         if (word == "true" || word == "false") {
           Emit(Tok::kBool, word);
@@ -286,14 +305,19 @@ class Lexer {
         Emit(Tok::kLeftParen, "(");
       } else if (c == ')') {
         Advance(1);
-        if (--paren_depth < 0) return Fail("unexpected right paren U+0029 ')'");
+        --paren_depth;  // a stray one is the parser's to report
         Emit(Tok::kRightParen, ")");
       } else if (c == ',') {
         Advance(1);
         Emit(Tok::kComma, ",");
+      } else if (c > ' ' && c < 0x7f) {
+        // Other printable ASCII is a token of its own (Go's itemChar), which
+        // the parser then finds unexpected.
+        Advance(1);
+        Emit(Tok::kPunct, std::string(1, c));
       } else {
-        return Fail(fmt::format("unrecognized character in action: U+{:04X} '{}'",
-                                static_cast<unsigned char>(c), c));
+        return Fail(fmt::format("unrecognized character in action: U+{:04X}",
+                                static_cast<unsigned char>(c)));
       }
     }
   }
@@ -315,24 +339,64 @@ class Lexer {
     return true;
   }
 
+  // Go's scanNumber: what looks like a number is a token; whether it is one
+  // is the parser's question ("illegal number syntax").
   bool LexNumber() {
     size_t start = pos_;
-    if (in_[pos_] == '+' || in_[pos_] == '-') Advance(1);
-    while (pos_ < in_.size() && (IsAlnum(in_[pos_]) || in_[pos_] == '.' ||
-                                 ((in_[pos_] == '+' || in_[pos_] == '-') && pos_ > start &&
-                                  (in_[pos_ - 1] == 'e' || in_[pos_ - 1] == 'E'))))
+    auto accept = [&](std::string_view set) {
+      if (pos_ < in_.size() && set.find(in_[pos_]) != std::string_view::npos) {
+        Advance(1);
+        return true;
+      }
+      return false;
+    };
+    auto run = [&](std::string_view set) {
+      while (accept(set)) {
+      }
+    };
+    std::string_view digits = "0123456789_";
+    accept("+-");
+    if (accept("0") && accept("xX")) {
+      digits = "0123456789abcdefABCDEF_";
+    }
+    run(digits);
+    if (accept(".")) run(digits);
+    if (digits.size() == 11 && accept("eE")) {
+      accept("+-");
+      run("0123456789_");
+    }
+    accept("i");
+    if (pos_ < in_.size() && IsAlnum(in_[pos_])) {
       Advance(1);
-    std::string text(in_.substr(start, pos_ - start));
-    double d;
-    if (!ParseNumber(text, &d)) return Fail(fmt::format("bad number syntax: \"{}\"", text));
-    Emit(Tok::kNumber, text);
+      return Fail(fmt::format("bad number syntax: \"{}\"", in_.substr(start, pos_ - start)));
+    }
+    Emit(Tok::kNumber, std::string(in_.substr(start, pos_ - start)));
     return true;
+  }
+
+  // Go's atTerminator: what may follow a word, a field or a variable.
+  bool AtTerminator() const {
+    if (pos_ >= in_.size()) return true;
+    char c = in_[pos_];
+    return IsSpace(c) || c == '.' || c == ',' || c == '|' || c == ':' || c == ')' || c == '(' ||
+           c == '=' || At("}}");
+  }
+  bool BadCharacter() {
+    char c = in_[pos_];
+    if (c > ' ' && c < 0x7f) return Fail(fmt::format("bad character U+{:04X} '{}'", c, c));
+    return Fail(fmt::format("bad character U+{:04X}", static_cast<unsigned char>(c)));
   }
 
  public:
   // Decimal, 0x hex, with optional sign, fraction and exponent.
   static bool ParseNumber(const std::string& text, double* out) {
-    std::string_view v = text;
+    // Go reads "_" between digits (1_000, 0x_1F), never two in a row or at the end.
+    if (text.find("__") != std::string::npos || (!text.empty() && text.back() == '_')) {
+      return false;
+    }
+    std::string plain = text;
+    plain.erase(std::remove(plain.begin(), plain.end(), '_'), plain.end());
+    std::string_view v = plain;
     bool neg = false;
     if (!v.empty() && (v[0] == '+' || v[0] == '-')) {
       neg = v[0] == '-';
@@ -359,36 +423,121 @@ class Lexer {
   std::vector<Token> out_;
 };
 
-// Unquotes a Go string or char literal (the common escapes).
-std::string Unquote(const std::string& lit) {
-  if (lit.size() < 2) return "";
-  if (lit[0] == '`') return lit.substr(1, lit.size() - 2);
-  std::string out;
-  for (size_t i = 1; i + 1 < lit.size(); ++i) {
-    char c = lit[i];
-    if (c != '\\' || i + 2 >= lit.size()) {
-      out += c;
-      continue;
+void AppendUtf8(uint32_t r, std::string* out) {
+  if (r < 0x80) {
+    *out += static_cast<char>(r);
+  } else if (r < 0x800) {
+    *out += static_cast<char>(0xc0 | (r >> 6));
+    *out += static_cast<char>(0x80 | (r & 0x3f));
+  } else if (r < 0x10000) {
+    *out += static_cast<char>(0xe0 | (r >> 12));
+    *out += static_cast<char>(0x80 | ((r >> 6) & 0x3f));
+    *out += static_cast<char>(0x80 | (r & 0x3f));
+  } else {
+    *out += static_cast<char>(0xf0 | (r >> 18));
+    *out += static_cast<char>(0x80 | ((r >> 12) & 0x3f));
+    *out += static_cast<char>(0x80 | ((r >> 6) & 0x3f));
+    *out += static_cast<char>(0x80 | (r & 0x3f));
+  }
+}
+
+// Go's strconv.UnquoteChar: one character (or escape) of a literal quoted
+// with `quote`, as a code point; advances *s. False: "invalid syntax".
+bool UnquoteChar(std::string_view* s, char quote, uint32_t* rune) {
+  if (s->empty() || (*s)[0] == quote) return false;
+  auto c = static_cast<unsigned char>((*s)[0]);
+  if (c != '\\') {
+    // A UTF-8 sequence stands for its code point.
+    int n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 1;
+    if (static_cast<size_t>(n) > s->size()) n = 1;
+    uint32_t r = n == 1 ? c : n == 2 ? (c & 0x1f) : n == 3 ? (c & 0x0f) : (c & 0x07);
+    for (int i = 1; i < n; ++i) r = (r << 6) | (static_cast<unsigned char>((*s)[i]) & 0x3f);
+    *rune = r;
+    s->remove_prefix(n);
+    return true;
+  }
+  if (s->size() < 2) return false;
+  char e = (*s)[1];
+  s->remove_prefix(2);
+  auto hex = [&](int n) {
+    if (s->size() < static_cast<size_t>(n)) return false;
+    uint32_t v = 0;
+    for (int i = 0; i < n; ++i) {
+      char h = (*s)[i];
+      if (!absl::ascii_isxdigit(static_cast<unsigned char>(h))) return false;
+      v = v * 16 + (absl::ascii_isdigit(h) ? h - '0' : (absl::ascii_tolower(h) - 'a' + 10));
     }
-    char e = lit[++i];
-    switch (e) {
-      case 'n':
-        out += '\n';
-        break;
-      case 't':
-        out += '\t';
-        break;
-      case 'r':
-        out += '\r';
-        break;
-      case '\\':
-      case '"':
-      case '\'':
-        out += e;
-        break;
-      default:
-        out += '\\';
-        out += e;
+    s->remove_prefix(n);
+    *rune = v;
+    return true;
+  };
+  switch (e) {
+    case 'a':
+      *rune = 7;
+      return true;
+    case 'b':
+      *rune = 8;
+      return true;
+    case 'f':
+      *rune = 12;
+      return true;
+    case 'n':
+      *rune = 10;
+      return true;
+    case 'r':
+      *rune = 13;
+      return true;
+    case 't':
+      *rune = 9;
+      return true;
+    case 'v':
+      *rune = 11;
+      return true;
+    case '\\':
+      *rune = '\\';
+      return true;
+    case 'x':
+      return hex(2);
+    case 'u':
+      return hex(4) && *rune <= 0x10ffff && (*rune < 0xd800 || *rune > 0xdfff);
+    case 'U':
+      return hex(8) && *rune <= 0x10ffff && (*rune < 0xd800 || *rune > 0xdfff);
+    case '\'':
+    case '"':
+      if (e != quote) return false;
+      *rune = static_cast<uint32_t>(e);
+      return true;
+    default:
+      if (e >= '0' && e <= '7') {
+        uint32_t v = e - '0';
+        for (int i = 0; i < 2; ++i) {
+          if (s->empty() || (*s)[0] < '0' || (*s)[0] > '7') return false;
+          v = v * 8 + ((*s)[0] - '0');
+          s->remove_prefix(1);
+        }
+        if (v > 255) return false;
+        *rune = v;
+        return true;
+      }
+      return false;
+  }
+}
+
+// Go's strconv.Unquote of a "..." or `...` literal; nothing when invalid.
+std::optional<std::string> Unquote(std::string_view lit) {
+  if (lit.size() < 2) return std::nullopt;
+  if (lit[0] == '`') return std::string(lit.substr(1, lit.size() - 2));
+  std::string_view body = lit.substr(1, lit.size() - 2);
+  std::string out;
+  while (!body.empty()) {
+    bool escaped_byte = body[0] == '\\' && body.size() > 1 &&
+                        (body[1] == 'x' || (body[1] >= '0' && body[1] <= '7'));
+    uint32_t r;
+    if (!UnquoteChar(&body, '"', &r)) return std::nullopt;
+    if (escaped_byte) {
+      out += static_cast<char>(r);  // \xff and \377 are bytes, not code points
+    } else {
+      AppendUtf8(r, &out);
     }
   }
   return out;
@@ -423,7 +572,7 @@ struct Pipe {
 };
 
 struct TemplateNode {
-  enum class Type { kList, kText, kAction, kIf, kRange, kWith, kBreak, kContinue };
+  enum class Type { kList, kText, kAction, kIf, kRange, kWith, kBreak, kContinue, kTemplate };
   Type type = Type::kList;
   int line = 1;
   std::string text;
@@ -431,6 +580,9 @@ struct TemplateNode {
   std::vector<std::unique_ptr<TemplateNode>> list;  // kList's children
   std::unique_ptr<TemplateNode> body;               // if/range/with
   std::unique_ptr<TemplateNode> else_body;
+  // The root only: templates named by {{define}} and {{block}}, which
+  // {{template "name"}} (kTemplate, name in text) runs.
+  std::map<std::string, std::unique_ptr<TemplateNode>> defines;
 };
 
 namespace {
@@ -496,6 +648,7 @@ class Parser {
 
   absl::StatusOr<std::unique_ptr<TemplateNode>> Run() {
     auto root = std::make_unique<TemplateNode>();
+    root_ = root.get();
     while (Peek().type != Tok::kEOF) {
       if (!err_.empty()) break;
       auto n = TextOrAction();
@@ -504,7 +657,7 @@ class Parser {
         Error(fmt::format("unexpected {{{{{}}}}}", n.keyword));
         break;
       }
-      root->list.push_back(std::move(n.node));
+      if (n.node) root->list.push_back(std::move(n.node));
     }
     if (!err_.empty()) return absl::InvalidArgumentError(err_);
     return root;
@@ -608,7 +761,27 @@ class Parser {
         item.node->type = k == "break" ? TemplateNode::Type::kBreak : TemplateNode::Type::kContinue;
         return item;
       }
-      Error(fmt::format("{{{{{}}}}} is not supported in alert templates", k));
+      if (k == "define" && list_depth_ == 0) {
+        Definition(nullptr);
+        return item;  // defines nothing in place
+      }
+      if (k == "template" || k == "block") {
+        std::string context = k + " clause";
+        std::string name = TemplateName(context);
+        if (!err_.empty()) return item;
+        item.node = std::make_unique<TemplateNode>();
+        item.node->type = TemplateNode::Type::kTemplate;
+        item.node->line = line;
+        item.node->text = name;
+        if (PeekNonSpace().type == Tok::kRightDelim && k == "template") {
+          Next();
+        } else {
+          item.node->pipe = ParsePipe(context, Tok::kRightDelim, false);
+        }
+        if (k == "block" && err_.empty()) Definition(&name);
+        return item;
+      }
+      Unexpected(t, "command");
       return item;
     }
     Backup();
@@ -617,6 +790,50 @@ class Parser {
     item.node->line = line;
     item.node->pipe = ParsePipe("command", Tok::kRightDelim, true);
     return item;
+  }
+
+  // The string naming a template after define/template/block.
+  std::string TemplateName(std::string_view context) {
+    const Token& t = NextNonSpace();
+    if (t.type != Tok::kString && t.type != Tok::kRawString) {
+      Unexpected(t, context);
+      return "";
+    }
+    std::optional<std::string> name = Unquote(t.val);
+    if (!name) Error("invalid syntax");
+    return name.value_or("");
+  }
+
+  // {{define "name"}} ... {{end}} at the top level, or a {{block}}'s body
+  // (`block` its already read name). Like Go, the body is a template of its
+  // own: only `$` is declared in it.
+  void Definition(const std::string* block) {
+    std::string name;
+    if (block) {
+      name = *block;
+    } else {
+      name = TemplateName("define clause");
+      if (!err_.empty()) return;
+      const Token& close = NextNonSpace();
+      if (close.type != Tok::kRightDelim) {
+        Unexpected(close, "define clause");
+        return;
+      }
+    }
+    std::vector<std::string> saved = std::move(vars_);
+    vars_ = {"$"};
+    int saved_depth = list_depth_;
+    list_depth_ = 0;
+    Item end;
+    auto body = List(&end);
+    list_depth_ = saved_depth;
+    vars_ = std::move(saved);
+    if (!err_.empty()) return;
+    if (end.keyword != "end") {
+      Error(fmt::format("unexpected {{{{else}}}} in {}", block ? "block clause" : "define clause"));
+      return;
+    }
+    root_->defines[name] = std::move(body);
   }
 
   // if/range/with: pipeline, body, optional else (or else if), end.
@@ -659,6 +876,7 @@ class Parser {
   // Nodes up to {{end}} or {{else}}, which land in *end.
   std::unique_ptr<TemplateNode> List(Item* end) {
     auto list = std::make_unique<TemplateNode>();
+    ++list_depth_;
     while (err_.empty()) {
       if (PeekNonSpace().type == Tok::kEOF) {
         Next();
@@ -671,8 +889,9 @@ class Parser {
         *end = std::move(n);
         break;
       }
-      list->list.push_back(std::move(n.node));
+      if (n.node) list->list.push_back(std::move(n.node));
     }
+    --list_depth_;
     return list;
   }
 
@@ -687,8 +906,9 @@ class Parser {
   std::shared_ptr<Pipe> ParsePipe(std::string_view context, Tok end, bool allow_decl) {
     auto pipe = std::make_shared<Pipe>();
     pipe->line = Peek().line;
-    // Declarations: $x := / $x = / $i, $x :=
-    if (allow_decl && PeekNonSpace().type == Tok::kVariable) {
+    // Declarations: $x := / $x = / $i, $x := (two only in range). As in Go,
+    // a variable is declared for the parser by `=` too.
+    while (allow_decl && err_.empty() && PeekNonSpace().type == Tok::kVariable) {
       size_t save = pos_;
       Token v = Next();
       const Token& after = PeekNonSpace();
@@ -696,27 +916,26 @@ class Parser {
         pipe->assign = after.type == Tok::kAssign;
         Next();
         pipe->decl.push_back(v.val);
-        if (!pipe->assign) vars_.push_back(v.val);
-      } else if (after.type == Tok::kComma && context == "range") {
+        vars_.push_back(v.val);
+        break;
+      }
+      if (after.type == Tok::kComma) {
         Next();
-        const Token& v2 = NextNonSpace();
-        const Token& d = NextNonSpace();
-        if (v2.type != Tok::kVariable || (d.type != Tok::kDeclare && d.type != Tok::kAssign)) {
-          Error("range can only initialize variables");
-          return pipe;
+        pipe->decl.push_back(v.val);
+        vars_.push_back(v.val);
+        if (context == "range" && pipe->decl.size() < 2) {
+          Tok following = PeekNonSpace().type;
+          if (following == Tok::kVariable) continue;
+          if (following != Tok::kRightDelim && following != Tok::kRightParen) {
+            Error("range can only initialize variables");
+          }
+          break;
         }
-        pipe->decl = {v.val, v2.val};
-        pipe->assign = d.type == Tok::kAssign;
-        if (!pipe->assign) {
-          vars_.push_back(v.val);
-          vars_.push_back(v2.val);
-        }
-      } else {
-        pos_ = save;
+        Error(fmt::format("too many declarations in {}", context));
+        break;
       }
-      if (pipe->assign) {
-        for (const auto& d : pipe->decl) CheckVariable(d);
-      }
+      pos_ = save;
+      break;
     }
     while (err_.empty()) {
       const Token& t = NextNonSpace();
@@ -793,7 +1012,7 @@ class Parser {
     while (Peek().type == Tok::kField) {
       const Token& f = Next();
       if (term->type == Arg::Type::kLiteral || term->type == Arg::Type::kFunction) {
-        Error(fmt::format("unexpected . after term \"{}\"", term->name));
+        Error(fmt::format("unexpected . after term {}", GoQuoted(term->name)));
         return term;
       }
       if (term->type == Arg::Type::kDot) {
@@ -836,14 +1055,23 @@ class Parser {
         a.name = t.val;
         return a;
       case Tok::kChar: {
-        std::string s = Unquote(t.val);
-        a.literal = Value::Int(s.empty() ? 0 : static_cast<unsigned char>(s[0]));
+        std::string_view body = std::string_view(t.val).substr(1);
+        uint32_t rune = 0;
+        if (!UnquoteChar(&body, '\'', &rune)) {
+          Error("invalid syntax");
+        } else if (body != "'") {
+          Error(fmt::format("malformed character constant: {}", t.val));
+        }
+        a.literal = Value::Int(rune);
         a.name = t.val;
         return a;
       }
       case Tok::kNumber: {
         double d = 0;
-        Lexer::ParseNumber(t.val, &d);
+        if (!Lexer::ParseNumber(t.val, &d)) {
+          Error(fmt::format("illegal number syntax: \"{}\"", t.val));
+          return a;
+        }
         bool integral = t.val.find_first_of(".eE") == std::string::npos ||
                         t.val.rfind("0x", 0) == 0 || t.val.rfind("0X", 0) == 0;
         a.literal = integral && std::abs(d) < 9.2e18 ? Value::Int(static_cast<int64_t>(d))
@@ -852,15 +1080,18 @@ class Parser {
         return a;
       }
       case Tok::kString:
-      case Tok::kRawString:
-        a.literal = Value::String(Unquote(t.val));
+      case Tok::kRawString: {
+        std::optional<std::string> text = Unquote(t.val);
+        if (!text) Error("invalid syntax");
+        a.literal = Value::String(text.value_or(""));
         a.name = t.val;
         return a;
+      }
       case Tok::kLeftParen: {
         DepthGuard guard(this);
         if (!err_.empty()) return a;
         a.type = Arg::Type::kPipe;
-        a.pipe = ParsePipe("parenthesized pipeline", Tok::kRightParen, false);
+        a.pipe = ParsePipe("parenthesized pipeline", Tok::kRightParen, true);
         return a;
       }
       default:
@@ -875,6 +1106,8 @@ class Parser {
   int last_line_ = 1;
   int range_depth_ = 0;
   int depth_ = 0;
+  int list_depth_ = 0;  // 0: the top level, where {{define}} may appear
+  TemplateNode* root_ = nullptr;
   std::vector<std::string> vars_;
   std::string err_;
 };
@@ -1475,6 +1708,7 @@ class Executor {
   }
 
   absl::Status Run(const TemplateNode& root, std::string* out) {
+    root_ = &root;
     Value dot = Root();
     Flow f = Walk(root, dot, out);
     return f == Flow::kError ? status_ : absl::OkStatus();
@@ -1499,6 +1733,11 @@ class Executor {
   }
 
   Flow Walk(const TemplateNode& n, const Value& dot, std::string* out) {
+    // A budget of nodes and output: templates calling templates could
+    // otherwise run for exponential time.
+    if (++steps_ > kMaxSteps || out->size() > kMaxOutput) {
+      return Fail(n.line, "template expansion too large");
+    }
     switch (n.type) {
       case TemplateNode::Type::kList:
         for (const auto& c : n.list) {
@@ -1535,6 +1774,32 @@ class Executor {
       }
       case TemplateNode::Type::kRange:
         return Range(n, dot, out);
+      case TemplateNode::Type::kTemplate: {
+        auto it = root_->defines.find(n.text);
+        if (it == root_->defines.end()) {
+          return Fail(n.line, fmt::format("template: no template \"{}\" associated with template "
+                                          "\"{}\"",
+                                          n.text, name_));
+        }
+        if (template_depth_ >= kMaxTemplateDepth) {
+          return Fail(n.line,
+                      fmt::format("exceeded maximum template depth ({})", kMaxTemplateDepth));
+        }
+        Value arg;
+        if (n.pipe) {
+          auto v = EvalPipe(*n.pipe, dot);
+          if (!v.ok()) return Fail(n.line, std::string(v.status().message()));
+          arg = *std::move(v);
+        }
+        // A called template sees only `$`, its argument.
+        auto saved = std::move(vars_);
+        vars_ = {{"$", arg}};
+        ++template_depth_;
+        Flow f = Walk(*it->second, arg, out);
+        --template_depth_;
+        vars_ = std::move(saved);
+        return f == Flow::kError ? f : Flow::kNormal;
+      }
     }
     return Flow::kNormal;
   }
@@ -1685,8 +1950,16 @@ class Executor {
         fmt::format("can't evaluate field {} in type {}", f, TypeName(v)));
   }
 
+  // Templates calling templates: bounded so that recursion ends.
+  static constexpr int kMaxTemplateDepth = 100;
+  static constexpr int64_t kMaxSteps = 1'000'000;
+  static constexpr size_t kMaxOutput = 1 << 20;
+  int64_t steps_ = 0;
+
   const std::string& name_;
   const AlertTemplateData& data_;
+  const TemplateNode* root_ = nullptr;
+  int template_depth_ = 0;
   std::vector<std::pair<std::string, Value>> vars_;
   absl::Status status_;
 };

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "absl/strings/match.h"
+#include "fmt/format.h"
 #include "gtest/gtest.h"
 
 namespace espy::rules {
@@ -279,6 +280,58 @@ TEST(TemplateExecute, MatchesPrometheusExpansions) {
       EXPECT_EQ(Expand(text, c.data), c.want.at(name)) << name << " value " << c.data.value;
     }
   }
+}
+
+}  // namespace
+}  // namespace espy::rules
+
+namespace espy::rules {
+namespace {
+
+TEST(TemplateExecute, DefineTemplateAndBlock) {
+  AlertTemplateData d;
+  d.labels = {{"instance", "web-1"}, {"severity", "page"}};
+  EXPECT_EQ(
+      Expand("{{ define \"host\" }}<{{ .instance }}>{{ end }}{{ template \"host\" $labels }}", d),
+      "<web-1>");
+  EXPECT_EQ(Expand("{{ block \"sev\" $labels.severity }}[{{ . }}]{{ end }}", d), "[page]");
+  EXPECT_EQ(Expand("{{ template \"nope\" }}", d),
+            "exec: template: __alert_X:1: executing \"__alert_X\": template: no template \"nope\" "
+            "associated with template \"__alert_X\"");
+  // A called template sees only its argument.
+  EXPECT_EQ(ParseError("{{ define \"x\" }}{{ $labels }}{{ end }}"),
+            "template: __alert_X:1: undefined variable \"$labels\"");
+}
+
+TEST(TemplateExecute, RecursionAndBlowUpAreBounded) {
+  EXPECT_EQ(Expand("{{ define \"r\" }}{{ template \"r\" }}{{ end }}{{ template \"r\" }}"),
+            "exec: template: __alert_X:1: executing \"__alert_X\": exceeded maximum template depth "
+            "(100)");
+  // Each level calls the next twice: 2^40 calls unless the budget stops it.
+  std::string t;
+  for (int i = 0; i < 40; ++i) {
+    t += fmt::format(
+        "{{{{ define \"t{}\" }}}}{{{{ template \"t{}\" }}}}{{{{ template \"t{}\" }}}}"
+        "{{{{ end }}}}",
+        i, i + 1, i + 1);
+  }
+  t += "{{ define \"t40\" }}x{{ end }}{{ template \"t0\" }}";
+  EXPECT_EQ(Expand(t),
+            "exec: template: __alert_X:1: executing \"__alert_X\": template expansion "
+            "too large");
+}
+
+TEST(TemplateParse, LiteralsAsGoReadsThem) {
+  EXPECT_EQ(Expand("{{ \"\\u00e9\\x41\\101\\t|\" }}{{ 'a' }}{{ '\\n' }}{{ 0x1F }}{{ 1_000 }}"),
+            "\u00e9AA\t|97"
+            "10"
+            "31"
+            "1000");
+  EXPECT_EQ(ParseError("{{ 'ab' }}"), "template: __alert_X:1: malformed character constant: 'ab'");
+  EXPECT_EQ(ParseError("{{ \"a\\qb\" }}"), "template: __alert_X:1: invalid syntax");
+  EXPECT_EQ(ParseError("{{ 0x }}"), "template: __alert_X:1: illegal number syntax: \"0x\"");
+  EXPECT_EQ(ParseError("{{ $labels.a-b }}"), "template: __alert_X:1: bad character U+002D '-'");
+  EXPECT_EQ(ParseError("{{ # }}"), "template: __alert_X:1: unexpected \"#\" in command");
 }
 
 }  // namespace
