@@ -27,6 +27,7 @@
 #include "probe/config.h"
 #include "probe/report.h"
 #include "probe/scheduler.h"
+#include "rules/check.h"
 #include "server/data_dir_lock.h"
 #include "storage/db.h"
 #include "stream/hub.h"
@@ -482,7 +483,8 @@ int Main(int argc, char** argv) {
   std::string check_file;
   check->add_option("FILE", check_file, "the YAML config file")->required()->type_name("PATH");
 
-  CLI::App* check_cmd = app.add_subcommand("check", "Validate files and exit.");
+  CLI::App* check_cmd =
+      app.add_subcommand("check", "Validate files as promtool does, without starting the server.");
   check_cmd->require_subcommand(1);
   CLI::App* check_web = check_cmd->add_subcommand(
       "web-config", "Validate Prometheus web config files, as promtool check web-config does.");
@@ -490,6 +492,18 @@ int Main(int argc, char** argv) {
   check_web->add_option("FILE", web_config_files, "web config files")
       ->required()
       ->type_name("PATH");
+
+  // `espy check rules FILE...`: promtool's `check rules`, same output and exit codes.
+  CLI::App* check_rules = check_cmd->add_subcommand(
+      "rules",
+      "Validate Prometheus rule files as `promtool check rules` does; exits 1 if one is bad.");
+  std::vector<std::string> rule_files;
+  rules::CheckOptions rule_check;
+  check_rules->add_option("FILE", rule_files, "rule files (YAML)")->required()->type_name("PATH");
+  check_rules->add_option("--lint", rule_check.lint, "all, duplicate-rules or none")
+      ->check(CLI::IsMember({"all", "duplicate-rules", "none"}))
+      ->capture_default_str();
+  check_rules->add_flag("--lint-fatal", rule_check.lint_fatal, "lint findings exit 3");
 
   CLI::App* probe_cmd =
       app.add_subcommand("probe", "Run checks once and print the results; exits 1 if any failed.");
@@ -555,6 +569,7 @@ int Main(int argc, char** argv) {
   }
   if (check->parsed()) return CheckConfig(check_file);
   if (check_web->parsed()) return CheckWebConfig(web_config_files);
+  if (check_rules->parsed()) return rules::CheckRules(rule_files, rule_check, stdout, stderr);
   if (probe_cmd->parsed()) return ProbeOnce(once, as_json, probe_config, targets);
   config::RawSettings raw;
   raw.config_file = config_file;
