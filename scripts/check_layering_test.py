@@ -41,8 +41,9 @@ TREE = {
             []),
     "mid": ("lib_mid", {"mid.h": '#include "low/low.h"\n', "mid.cc": '#include "mid/mid.h"\n'},
             ["lib_low"]),
-    "side": ("lib_side", {"side.cc": '#include "low/low.h"\n'}, ["lib_low"]),
-    "high": ("lib_high", {"high.cc": '#include "mid/mid.h"\n#include "side/side.h"\n'},
+    "side": ("lib_side", {"side.h": "", "side.cc": '#include "low/low.h"\n'}, ["lib_low"]),
+    "high": ("lib_high", {"high.h": '#include "side/side.h"\n',
+                          "high.cc": '#include "high/high.h"\n#include "mid/mid.h"\n'},
              ["lib_mid", "lib_side"]),
 }
 
@@ -197,6 +198,15 @@ class BuildGraphTest(unittest.TestCase):
         self.assertEqual(code, 1)
         self.assertIn("NEW: link lib_mid -> lib_detail (low/inner is internal to low/)", out)
         self.assertFalse(any("lib_low -> lib_detail" in l for l in out), out)
+
+    def test_include_without_a_link_is_reported(self):
+        # high.h (included by high.cc) includes side/side.h; low comes through lib_mid.
+        self.tree.write_lists("high", "lib_high", ["lib_mid"])
+        code, out = self.tree.check(build=True)
+        self.assertEqual(code, 1)
+        self.assertIn("NEW: uses lib_high includes side/side.h but links no library of src/side/",
+                      out)
+        self.assertFalse(any("low/" in l for l in out if l.startswith("NEW")), out)
 
     def test_source_listed_by_another_folder_is_reported(self):
         self.tree.write_lists("mid", "lib_mid", ["lib_low"], extra=(
