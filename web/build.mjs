@@ -1,6 +1,6 @@
 // Bundles the two pages under the directory given as the first argument:
 // the dashboard (index.html, app.js, app.css) and the public status page
-// (status.html, status.js, status.css). Run by CMake (src/web/) after
+// (status.html, status.js, status.css). Run by CMake (src/dashboard/) after
 // `npm ci`; the files are then embedded into the espy binary.
 import * as esbuild from 'esbuild';
 import { copyFileSync, mkdirSync } from 'node:fs';

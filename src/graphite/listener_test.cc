@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -269,9 +270,29 @@ TEST_F(ListenerTest, StopClosesIdleConnectionsAndIsIdempotent) {
   EXPECT_THAT(Stored(), ElementsAre("x{} 1700000000000 1"));
 }
 
-TEST_F(ListenerTest, StopWithNoConnections) {
-  StartListener();
+TEST_F(ListenerTest, StopWithNoConnectionsClosesThePort) {
+  uint16_t port = StartListener();
   listener_->Stop();
+  // Nothing listens any more: a connection is refused (an acceptor left open
+  // would take it into its backlog)...
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  int err = errno;
+  close(fd);
+  EXPECT_EQ(rc, -1);
+  EXPECT_EQ(err, ECONNREFUSED);
+  // ...and the port, TCP and UDP, can be bound again.
+  ListenerOptions again = options_;
+  again.port = port;
+  Listener second(again, db_.get());
+  EXPECT_TRUE(second.Start().ok());
+  second.Stop();
+  listener_->Stop();  // a second Stop does nothing
 }
 
 TEST_F(ListenerTest, PortInUseIsAnErrorNamingTheAddress) {

@@ -13,9 +13,11 @@ namespace espy::http {
 // Thread-compatible: built before the server starts, then only read.
 class Router {
  public:
-  // `name` labels the route in metrics and access logs ("/v1/metrics").
+  // Matches `path` exactly. The path also names the route in metrics and
+  // access logs ("/v1/metrics"; see Dispatch).
   void Add(std::string path, std::vector<boost::beast::http::verb> methods, Handler handler);
-  // Matches every path that starts with `prefix`.
+  // Matches every path that starts with `prefix` (the longest prefix wins; an
+  // exact route wins over any prefix). The route is named by `prefix`.
   void AddPrefix(std::string prefix, std::vector<boost::beast::http::verb> methods,
                  Handler handler);
 

@@ -311,11 +311,13 @@ class Session : public std::enable_shared_from_this<Session> {
         if (piece.empty()) return true;  // a zero-size chunk would end the body
         // On the connection's own thread nothing would drain the queue.
         if (!session_->executor_.running_in_this_thread()) {
-          auto room = [b = body_.get()]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu) {
+          // A parameter, not a capture: clang's analysis cannot name a
+          // capture in the annotation.
+          auto room = +[](StreamedBody* b) ABSL_EXCLUSIVE_LOCKS_REQUIRED(b->mu) {
             return b->bytes < kMaxQueuedBytes || b->failed;
           };
           // No progress for a whole write timeout: the session is stuck.
-          if (!body_->mu.AwaitWithTimeout(absl::Condition(&room),
+          if (!body_->mu.AwaitWithTimeout(absl::Condition(room, body_.get()),
                                           absl::FromChrono(session_->options().io_timeout))) {
             body_->failed = true;
           }

@@ -433,7 +433,8 @@ size_t StreamHandler::CloseAll(std::chrono::milliseconds grace) {
   absl::MutexLock lock(&registry_->mu);
   registry_->mu.AwaitWithTimeout(
       absl::Condition(
-          +[](Registry* r) { return r->sessions.empty(); }, registry_.get()),
+          +[](Registry* r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r->mu) { return r->sessions.empty(); },
+          registry_.get()),
       absl::Milliseconds(static_cast<int64_t>(grace.count())));
   return registry_->sessions.size();
 }

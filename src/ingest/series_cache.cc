@@ -12,21 +12,25 @@ namespace {
 
 absl::string_view View(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
+// The shard of a hash, one of 16: its top bits, as the map itself mostly
+// uses the low ones.
+size_t ShardIndex(size_t hash) { return hash >> (sizeof(size_t) * 8 - 4); }
+
 }  // namespace
 
-SeriesCache::SeriesCache(size_t max_bytes)
-    : max_bytes_(max_bytes), shards_(std::make_unique<Shard[]>(kShards)) {}
+SeriesCache::SeriesCache(size_t max_bytes) : max_bytes_(max_bytes) {}
 
 size_t SeriesCache::Hash(std::string_view key) {
   // The maps' own hash, so that it is computed once per lookup.
   return absl::Hash<absl::string_view>{}(View(key));
 }
 
-SeriesCache::Shard& SeriesCache::ShardFor(size_t hash) const {
-  // The top bits: the map itself mostly uses the low ones.
+const SeriesCache::Shard& SeriesCache::ShardFor(size_t hash) const {
   static_assert(kShards == 16);
-  return shards_[hash >> (sizeof(size_t) * 8 - 4)];
+  return shards_[ShardIndex(hash)];
 }
+
+SeriesCache::Shard& SeriesCache::MutableShardFor(size_t hash) { return shards_[ShardIndex(hash)]; }
 
 model::SeriesRef SeriesCache::FindLocked(std::string_view key) const {
   const size_t hash = Hash(key);
@@ -63,7 +67,7 @@ void SeriesCache::Shard::Clear() {
 void SeriesCache::InsertLocked(std::string_view key, model::SeriesRef ref) {
   const size_t cost = key.size() + kEntryOverhead;
   const size_t hash = Hash(key);
-  Shard& shard = ShardFor(hash);
+  Shard& shard = MutableShardFor(hash);
   if (auto it = shard.map.find(View(key), hash); it != shard.map.end()) {
     it->second = ref;
     return;
@@ -108,12 +112,15 @@ SeriesLookup::~SeriesLookup() {
   cache_->misses_.fetch_add(misses_, std::memory_order_relaxed);
 }
 
+// Not analysed: the shared lock is held from the first Find to Learn (or the
+// destructor) across calls, as locked_ says, which the analysis cannot follow.
 void SeriesLookup::Unlock() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (!locked_) return;
   cache_->mu_.ReaderUnlock();
   locked_ = false;
 }
 
+// Not analysed: see Unlock.
 model::SeriesRef SeriesLookup::Find() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   if (cache_ == nullptr) return 0;
   if (!locked_) {

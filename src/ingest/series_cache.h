@@ -12,6 +12,7 @@
 // cached the next time it is sent.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
@@ -78,13 +79,16 @@ class SeriesCache {
   };
   static constexpr size_t kBlockBytes = 64 << 10;
   static size_t Hash(std::string_view key);
-  Shard& ShardFor(size_t hash) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  const Shard& ShardFor(size_t hash) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
+  Shard& MutableShardFor(size_t hash) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   model::SeriesRef FindLocked(std::string_view key) const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   void InsertLocked(std::string_view key, model::SeriesRef ref) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const size_t max_bytes_;
   mutable absl::Mutex mu_;
-  std::unique_ptr<Shard[]> shards_ ABSL_PT_GUARDED_BY(mu_);
+  // Lookups (Find, a SeriesLookup, stats) hold mu_ shared; Insert and Learn
+  // hold it exclusively.
+  std::array<Shard, kShards> shards_ ABSL_GUARDED_BY(mu_);
   std::atomic<uint64_t> hits_{0};
   std::atomic<uint64_t> misses_{0};
   std::atomic<uint64_t> resets_{0};

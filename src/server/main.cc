@@ -15,6 +15,7 @@
 #include "base/threads.h"
 #include "base/work_pool.h"
 #include "config/config.h"
+#include "dashboard/dashboard.h"
 #include "graphite/listener.h"
 #include "http/api.h"
 #include "http/browse_handler.h"
@@ -31,7 +32,6 @@
 #include "server/data_dir_lock.h"
 #include "storage/db.h"
 #include "stream/hub.h"
-#include "web/dashboard.h"
 
 #ifndef ESPY_VERSION
 #define ESPY_VERSION "dev"
@@ -282,7 +282,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
       {.hub = &hub, .logger = base::MakeLogger("stream", cfg.log_level, cfg.log_format)});
   streams.Register(router);
   http::RegisterBrowse(router, {.db = db->get(), .hub = &hub, .data_dir = cfg.data_dir});
-  web::RegisterDashboard(router);
+  dashboard::RegisterDashboard(router);
   metrics.AddCollector([&hub] { return hub.RenderMetrics(); });
   http::RegisterV1Metrics(router, api);
   http::RegisterStatus(router, api);

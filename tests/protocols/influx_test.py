@@ -28,7 +28,7 @@ class InfluxTest(unittest.TestCase):
             cmd = ["curl", "-sS", "-o", "-", "-w", "\n%{http_code}", "--data-binary", "@" + f.name]
             for h in headers:
                 cmd += ["-H", h]
-            out = subprocess.run(cmd + [self.espy.url + path], check=True, capture_output=True,
+            out = subprocess.run(cmd + [self.espy.url(path)], check=True, capture_output=True,
                                  timeout=60).stdout.decode()
         finally:
             os.unlink(f.name)

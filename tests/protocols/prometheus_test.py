@@ -61,7 +61,7 @@ scrape_configs:
         labels:
           team: infra
 remote_write:
-  - url: {self.espy.url}/api/v1/write
+  - url: {self.espy.url('/api/v1/write')}
     queue_config:
       batch_send_deadline: 1s
       min_backoff: 100ms

@@ -1,38 +1,29 @@
-"""Espy for the protocol tests: the real binary on free loopback ports (HTTP and Graphite), plus
-helpers to query it and to wait for samples. Standard library only.
+"""Espy for the protocol tests: tests/e2e/espy_server.py's EspyServer with a Graphite listener on
+a free loopback port too, and helpers to query it and to wait for samples. Standard library only.
 
     with Espy() as espy:
         espy.graphite_port             # TCP and UDP
         espy.request("POST", "/write?precision=s", b"cpu v=1 1700000000")
         rows = espy.wait_for_samples("cpu_v", count=1)
 
-The binary comes from $ESPY_BIN (CTest sets it), else build/espy at the repository root. start()
-waits for the server's `msg=listening` log line (never sleeps); wait_for_* poll the HTTP API until
-a condition holds or a deadline passes. Not thread-safe.
+Starting, stopping, the binary ($ESPY_BIN) and the log are EspyServer's; start() also waits for
+the Graphite listener's log line (never sleeps); wait_for_* poll the HTTP API until a condition
+holds or a deadline passes. Not thread-safe.
 """
 
-import http.client
 import json
 import os
 import re
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from espy_server import StderrReader as LogReader  # noqa: E402
-from espy_server import espy_bin  # noqa: E402
+from espy_server import EspyServer, ServerError  # noqa: E402
 from espy_server import wait_until as _wait_until  # noqa: E402
 
-START_TIMEOUT = 30.0
 DEADLINE = 60.0  # seconds for data sent by a real client to become visible
 POLL_INTERVAL = 0.05
 
-_HTTP_LISTENING = re.compile(r"msg=listening address=(\S+):(\d+)")
 _GRAPHITE_LISTENING = re.compile(r'msg="graphite listening" address=(\S+):(\d+)')
 
 
@@ -50,67 +41,44 @@ def wait_until(what, fn, timeout=DEADLINE):
     return _wait_until(what, fn, timeout, POLL_INTERVAL)
 
 
-class Espy:
-    def __init__(self, graphite=True, extra_args=()):
-        self.tmp = tempfile.mkdtemp(prefix="espy-protocols-")
-        cmd = [espy_bin(), "serve", "--listen", "127.0.0.1:0", "--data-dir",
-               os.path.join(self.tmp, "data"), "--fsync", "never"]
-        if graphite:
-            cmd += ["--graphite-listen", "127.0.0.1:0"]
-        cmd += list(extra_args)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ESPY_")}
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, env=env, cwd=self.tmp)
-        self.log = LogReader(self.proc.stderr)
-        m = self.log.wait_for(_HTTP_LISTENING, START_TIMEOUT)
-        if m is None:
-            self.close()
-            raise AssertionError(f"espy did not start; stderr:\n{self.log.text()}")
-        self.port = int(m.group(2))
-        self.graphite_port = None
-        if graphite:
-            g = self.log.wait_for(_GRAPHITE_LISTENING, 0)
-            if g is None:
-                self.close()
-                raise AssertionError(f"no graphite listening line; stderr:\n{self.log.text()}")
-            self.graphite_port = int(g.group(2))
+class Espy(EspyServer):
+    """An EspyServer without fsync (these tests are about the protocols), with Graphite unless
+    `graphite` is False, and `extra_args` as further `serve` flags."""
 
-    def __enter__(self):
+    def __init__(self, graphite=True, extra_args=()):
+        self.graphite = graphite
+        self.graphite_port = None
+        self._code = None
+        args = ["--fsync", "never"]
+        if graphite:
+            args += ["--graphite-listen", "127.0.0.1:0"]
+        super().__init__(*args, *extra_args)
+
+    def start(self):
+        super().start()
+        if self.graphite:
+            # Logged before the HTTP server's line, which start() waited for.
+            g = self.stderr.wait_for(_GRAPHITE_LISTENING, 0)
+            if g is None:
+                self.kill()
+                raise ServerError(f"no graphite listening line; stderr:\n{self.log_text()}")
+            self.graphite_port = int(g.group(2))
         return self
+
+    @property
+    def log(self):
+        """The running server's stderr (StderrReader: wait_for, text)."""
+        return self.stderr
+
+    def close(self):
+        """SIGTERM, wait, and remove the data; returns the exit code. Idempotent."""
+        if self.proc is not None:
+            self._code = self.stop(expect_code=None)
+        self.cleanup()
+        return self._code
 
     def __exit__(self, *exc):
         self.close()
-
-    def close(self):
-        """SIGTERM and wait; returns the exit code."""
-        code = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                code = self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                code = self.proc.wait()
-        else:
-            code = self.proc.returncode
-        self.log.join()
-        self.proc.stderr.close()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-        return code
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(self, method, path, body=None, headers=None):
-        """(status, headers dict, body bytes)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
-        try:
-            conn.request(method, path, body=body, headers=headers or {})
-            r = conn.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            conn.close()
 
     def samples(self, name, **labels):
         """Every stored sample of metric `name` (label filters as keyword arguments), as the

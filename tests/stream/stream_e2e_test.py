@@ -1,16 +1,13 @@
 """End-to-end tests of GET /v1/stream: the real binary on loopback, driven by
 POST /v1/metrics and a small WebSocket client (wsclient.py).
 
-ESPY_BIN names the binary (CTest passes it).
+tests/e2e/espy_server.py starts the server ($ESPY_BIN, which CTest passes).
 """
 
-import json
 import os
 import resource
 import signal
-import socket
-import subprocess
-import tempfile
+import sys
 import threading
 import time
 import unittest
@@ -20,60 +17,21 @@ import urllib.request
 
 from wsclient import Closed, HandshakeError, WsClient
 
-ESPY_BIN = os.environ.get("ESPY_BIN", "build/espy")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
+from espy_server import EspyServer, wait_until  # noqa: E402
+
 T0 = 1_700_000_000  # epoch seconds of the test points
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    def __init__(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [ESPY_BIN, "serve", "--listen", f"127.0.0.1:{self.port}", "--data-dir", self.dir.name],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1).read()
-                return
-            except (urllib.error.URLError, ConnectionError):
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"espy did not start: {self.proc.stderr.read().decode()}")
-                time.sleep(0.05)
+class Server(EspyServer):
+    """EspyServer with this file's shorthands."""
 
     def post(self, points):
-        req = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/v1/metrics",
-            data=json.dumps(points).encode(),
-            headers={"Content-Type": "application/json"},
-        )
-        with urllib.request.urlopen(req, timeout=30) as res:
-            assert res.status == 202, res.status
-
-    def metric(self, name):
-        text = urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics").read().decode()
-        for line in text.splitlines():
-            if line.startswith(name + " "):
-                return float(line.split()[1])
-        raise KeyError(name)
+        status, body = self.post_metrics(points)
+        assert status == 202, (status, body)
 
     def ws(self, path="/v1/stream", **kw):
         return WsClient(self.port, path, **kw)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=30)
-        self.proc.stderr.close()
-        self.dir.cleanup()
 
 
 def point(name, ts, value, **labels):
@@ -111,7 +69,10 @@ class StreamTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.server.stop()
+        try:
+            cls.server.stop()
+        finally:
+            cls.server.cleanup()
 
     def test_filters_by_name_labels_and_selector(self):
         s = self.server
@@ -321,9 +282,8 @@ class StreamTest(unittest.TestCase):
         finally:
             for c in clients:
                 c.close()
-        deadline = time.monotonic() + 10
-        while s.metric("espy_stream_connections") > open_now and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_until("the closed streams to be counted out",
+                   lambda: s.metric("espy_stream_connections") <= open_now, timeout=10)
         c = s.ws()  # a slot is free again
         c.close()
 
@@ -334,15 +294,15 @@ class ShutdownTest(unittest.TestCase):
         try:
             c = server.ws("/v1/stream?name=bye")
             expect_message(c, "subscribed")
-            server.proc.send_signal(signal.SIGTERM)
+            server.signal(signal.SIGTERM)
             with self.assertRaises(Closed) as e:
                 while True:
                     c.recv_json()
             self.assertEqual(e.exception.code, 1001)
-            self.assertEqual(server.proc.wait(timeout=30), 0)
+            self.assertEqual(server.wait(timeout=30), 0)
             c.sock.close()
         finally:
-            server.stop()
+            server.cleanup()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 // (docs/format/chunk.md) cut at 120 samples or a block-range boundary;
 // out-of-order samples go to a small sorted per-series buffer that wins over
 // the chunks on the same timestamp and is merged into them once it fills.
-// Persisted blocks are attached to the head (AddBlocks), so Read, Select,
+// Persisted blocks are attached to the head (ReplaceBlocks), so Read, Select,
 // LabelNames and LabelValues cover blocks + head. storage::Db owns the head,
 // the WAL that makes it durable, and the blocks it is cut into.
 #pragma once

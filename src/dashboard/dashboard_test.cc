@@ -1,13 +1,13 @@
-#include "web/dashboard.h"
+#include "dashboard/dashboard.h"
 
 #include <regex>
 #include <string>
 
+#include "dashboard/assets.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
-#include "web/assets.h"
 
-namespace espy::web {
+namespace espy::dashboard {
 namespace {
 
 namespace bhttp = boost::beast::http;
@@ -111,4 +111,4 @@ TEST_F(DashboardTest, AssetPrefixesDoNotServePages) {
 }
 
 }  // namespace
-}  // namespace espy::web
+}  // namespace espy::dashboard

@@ -6,9 +6,9 @@
 
 #include "http/router.h"
 
-namespace espy::web {
+namespace espy::dashboard {
 
 // Adds GET/HEAD /, /assets/*, /status (and /status/) and /status/assets/*.
 void RegisterDashboard(http::Router& router);
 
-}  // namespace espy::web
+}  // namespace espy::dashboard

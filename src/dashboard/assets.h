@@ -1,11 +1,11 @@
 // The dashboard's files, embedded into the binary at build time
-// (src/web/embed.cmake generates assets.cc from the esbuild bundle of web/).
+// (src/dashboard/embed.cmake generates assets.cc from the esbuild bundle of web/).
 #pragma once
 
 #include <span>
 #include <string_view>
 
-namespace espy::web {
+namespace espy::dashboard {
 
 struct Asset {
   std::string_view path;  // "/", "/status", "/assets/app-<hash>.js", "/status/assets/..."
@@ -18,4 +18,4 @@ struct Asset {
 // Every embedded file. Thread-safe (static data).
 std::span<const Asset> EmbeddedAssets();
 
-}  // namespace espy::web
+}  // namespace espy::dashboard

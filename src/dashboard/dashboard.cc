@@ -1,11 +1,11 @@
-#include "web/dashboard.h"
+#include "dashboard/dashboard.h"
 
 #include <utility>
 
 #include "base/check.h"
-#include "web/assets.h"
+#include "dashboard/assets.h"
 
-namespace espy::web {
+namespace espy::dashboard {
 
 namespace bhttp = boost::beast::http;
 
@@ -77,4 +77,4 @@ void RegisterDashboard(http::Router& router) {
   router.AddPrefix("/status/assets/", methods, assets);
 }
 
-}  // namespace espy::web
+}  // namespace espy::dashboard
