@@ -18,7 +18,7 @@ namespace espy::storage {
 // Thread-safe.
 class Appender {
  public:
-  virtual ~Appender() = default;
+  virtual ~Appender();  // out of line: the vtable's home is storage/api/interfaces.cc
 
   using Done = std::function<void(absl::Status)>;
   // Queues a validated batch. `done` runs exactly once, on a thread of the

@@ -59,7 +59,7 @@ struct SelectHints {
 // lives.
 class SeriesSet {
  public:
-  virtual ~SeriesSet() = default;
+  virtual ~SeriesSet();  // out of line: the vtable's home is storage/api/interfaces.cc
   // Moves to the next series; false at the end.
   virtual bool Next() = 0;
   // The current series' labels, valid while the Querier lives.
@@ -78,7 +78,7 @@ class SeriesSet {
 // bounded memory. Single-threaded; valid while its Querier lives.
 class SampleIterator {
  public:
-  virtual ~SampleIterator() = default;
+  virtual ~SampleIterator();  // out of line: the vtable's home is storage/api/interfaces.cc
   // The next samples, about `want` of them (at least one while any are
   // left); an empty span at the end. The span is valid until the next call.
   virtual absl::StatusOr<std::span<const model::Sample>> Next(size_t want) = 0;
@@ -125,7 +125,7 @@ struct SeriesEntry {
 // one Querier may serve concurrent readers; the cursors it returns are not.
 class Querier {
  public:
-  virtual ~Querier() = default;
+  virtual ~Querier();  // out of line: the vtable's home is storage/api/interfaces.cc
 
   int64_t mint() const { return mint_; }
   int64_t maxt() const { return maxt_; }
@@ -184,7 +184,7 @@ class Querier {
 // Opens Queriers. Thread-safe.
 class Queryable {
  public:
-  virtual ~Queryable() = default;
+  virtual ~Queryable();  // out of line: the vtable's home is storage/api/interfaces.cc
   // A Querier over [mint, maxt]. The Queryable must outlive it.
   virtual absl::StatusOr<std::unique_ptr<storage::Querier>> Querier(int64_t mint,
                                                                     int64_t maxt) const = 0;
