@@ -314,6 +314,7 @@ void Db::CommitLoop() {
     }
     if (task) {
       task();
+      PublishWalStats();
       continue;
     }
     {
@@ -331,6 +332,7 @@ void Db::CommitLoop() {
       broken_ = absl::UnavailableError(fmt::format("WAL write failed: {}", status.message()));
       statuses.assign(round.size(), broken_);
     } else {
+      PublishWalStats();
       // Durable: now make it visible, in commit order so that the later of
       // two writes to one series and timestamp wins, as on replay.
       size_t committed = 0;
@@ -368,8 +370,20 @@ absl::Status Db::RunOnCommitThread(std::function<void()> fn) {
   return absl::OkStatus();
 }
 
+void Db::PublishWalStats() {
+  uint64_t bytes = wal_bytes_closed_, syncs = wal_syncs_closed_;
+  if (wal_ != nullptr) {
+    bytes += wal_->bytes_written();
+    syncs += wal_->syncs();
+  }
+  wal_bytes_.store(bytes, std::memory_order_relaxed);
+  wal_syncs_.store(syncs, std::memory_order_relaxed);
+}
+
 absl::Status Db::RotateWal() {
   ESPY_RETURN_IF_ERROR(wal_->Sync());
+  wal_bytes_closed_ += wal_->bytes_written();
+  wal_syncs_closed_ += wal_->syncs();
   wal_.reset();
   wal::WalOptions wal_options;
   wal_options.dir = options_.dir + "/wal";
@@ -814,6 +828,7 @@ void Db::Close() {
     if (absl::Status s = wal_->Sync(); !s.ok()) {
       base::Error(options_.logger, "final WAL sync failed", "err", s.message());
     }
+    PublishWalStats();  // the commit thread is joined: this thread owns wal_ now
   }
 }
 
@@ -824,10 +839,8 @@ DbStats Db::stats() const {
   s.samples_committed = samples_committed_.load(std::memory_order_relaxed);
   s.batches_committed = batches_committed_.load(std::memory_order_relaxed);
   s.commit_rounds = commit_rounds_.load(std::memory_order_relaxed);
-  if (wal_ != nullptr) {
-    s.wal_bytes = wal_->bytes_written();
-    s.wal_syncs = wal_->syncs();
-  }
+  s.wal_bytes = wal_bytes_.load(std::memory_order_relaxed);
+  s.wal_syncs = wal_syncs_.load(std::memory_order_relaxed);
   s.wal_truncations = wal_truncations_.load(std::memory_order_relaxed);
   head::Head::MemoryStats m = head_.Memory();
   s.head_chunks = m.chunks;

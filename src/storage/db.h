@@ -11,6 +11,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -228,6 +229,9 @@ class Db : public Queryable, public Appender {
   absl::Status RunOnCommitThread(std::function<void()> fn);
   // Starts a new WAL segment (commit thread only).
   absl::Status RotateWal();
+  // Publishes the WAL's counters for stats() (commit thread, or after it
+  // was joined).
+  void PublishWalStats();
   // Freezes head data below cut_t (unless a failed earlier cut left frozen
   // data), writes it to blocks, attaches them and truncates the WAL.
   absl::Status CutBlocks(int64_t cut_t) ABSL_EXCLUSIVE_LOCKS_REQUIRED(maint_mu_);
@@ -286,6 +290,13 @@ class Db : public Queryable, public Appender {
   const DbOptions options_;
   head::Head head_;
   std::unique_ptr<wal::WalWriter> wal_;  // touched only by the commit thread after Open
+  // The WAL's counters since start, published by the commit thread for
+  // stats() (which must not touch wal_: a rotation replaces it), and the
+  // counts of the writers rotation closed (commit thread only).
+  std::atomic<uint64_t> wal_bytes_{0};
+  std::atomic<uint64_t> wal_syncs_{0};
+  uint64_t wal_bytes_closed_ = 0;
+  uint64_t wal_syncs_closed_ = 0;
   CommitListener listener_;
 
   mutable absl::Mutex mu_;

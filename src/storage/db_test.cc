@@ -91,6 +91,19 @@ TEST_F(DbTest, CommittedDataIsReadableAndSurvivesReopen) {
   EXPECT_EQ(2u, db_->stats().series);
 }
 
+TEST_F(DbTest, WalCountersCountSinceStartAcrossRotations) {
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}, {2000, 2}})).ok());
+  const DbStats before = db_->stats();
+  EXPECT_GT(before.wal_bytes, 0u);
+  EXPECT_GT(before.wal_syncs, 0u);
+  // A block cut rotates the WAL to a new segment and writer.
+  ASSERT_TRUE(db_->FlushHead().ok());
+  ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{3000, 3}})).ok());
+  const DbStats after = db_->stats();
+  EXPECT_GT(after.wal_bytes, before.wal_bytes);
+  EXPECT_GT(after.wal_syncs, before.wal_syncs);
+}
+
 TEST_F(DbTest, LaterWriteWinsAcrossBatchesAndReplay) {
   ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 1}})).ok());
   ASSERT_TRUE(db_->CommitAndWait(Batch("a", {{1000, 7}})).ok());
