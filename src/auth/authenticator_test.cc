@@ -65,7 +65,9 @@ TEST(AuthenticatorTest, CachesOnlySuccessesAndStaysBounded) {
 class FileTest : public ::testing::Test {
  protected:
   void Write(const std::string& text) { std::ofstream(path_) << text; }
-  std::string path_ = ::testing::TempDir() + "/web_config_test.yml";
+  // One file per test: ctest runs the tests of this binary in parallel.
+  std::string path_ = ::testing::TempDir() + "/web_config_test_" +
+                      ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".yml";
 };
 
 TEST_F(FileTest, ReloadKeepsRunningConfigOnError) {
