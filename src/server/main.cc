@@ -186,7 +186,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   if (!cfg.web_config_file.empty()) {
     auto opened = auth::Authenticator::Open(cfg.web_config_file);
     if (!opened.ok()) {
-      log->critical("msg=\"bad web config file\" err=\"{}\"", opened.status().message());
+      base::Error(log, "bad web config file", "err", opened.status().message());
       return 2;
     }
     web_auth = *std::move(opened);
@@ -265,7 +265,7 @@ int Serve(const config::ServeConfig& cfg, const config::RawSettings& raw) {
   absl::StatusOr<std::unique_ptr<storage::Querier>> stream_reader =
       static_cast<const storage::Queryable&>(**db).Querier(INT64_MIN, INT64_MAX);
   if (!stream_reader.ok()) {
-    log->critical("msg=\"cannot read storage\" err=\"{}\"", stream_reader.status().message());
+    base::Error(log, "cannot read storage", "err", stream_reader.status().message());
     return 1;
   }
   stream::Hub hub(**stream_reader, hub_options);

@@ -187,7 +187,8 @@ class RefusedAtStartTest(unittest.TestCase):
             with self.assertRaises(ServerError) as e:
                 EspyServer("--web-config-file", f.name)
             self.assertIn("exit code 2", str(e.exception))
-            self.assertIn('basic_auth_users: user "alice"', str(e.exception))
+            # The error is a logfmt value: its quotes are escaped.
+            self.assertIn('basic_auth_users: user \\"alice\\"', str(e.exception))
 
 
 class PrometheusRemoteWriteTest(unittest.TestCase):
