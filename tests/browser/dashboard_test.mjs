@@ -5,54 +5,26 @@
 //
 // Env: ESPY_BIN (the binary), ESPY_WEB_DIR (web/, for node_modules),
 // ESPY_TEST_OUTPUT, CHROMIUM (default /usr/bin/chromium).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BIN, OUT, freePort, launchBrowser, newPage as openPage } from './harness.mjs';
+import { OUT, launchBrowser, newPage as openPage, startEspy } from './harness.mjs';
 
-let server;
+let espy;
 let base;
-let dataDir;
 let browser;
 
-async function post(points) {
-  const res = await fetch(`${base}/v1/metrics`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(points),
-  });
-  assert.equal(res.status, 202, await res.text());
-}
+const post = (points) => espy.post(points);
 
 before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  dataDir = mkdtempSync(join(tmpdir(), 'espy-browser-data-'));
-  server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 400) throw new Error('espy did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  espy = await startEspy('espy-browser-data-');
+  base = espy.base;
   browser = await launchBrowser();
 });
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  if (espy) await espy.stop();
 });
 
 const newPage = (options = {}) => openPage(browser, options);

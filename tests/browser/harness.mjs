@@ -1,7 +1,10 @@
 // What the browser tests share: where things are (from the environment
-// CTest sets), a free loopback port, Chromium launched headless through
-// playwright-core, and pages that collect console and page errors.
-import { mkdirSync } from 'node:fs';
+// CTest sets), a free loopback port, an espy on it, Chromium launched
+// headless through playwright-core, and pages that collect console and page
+// errors.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,43 @@ export function freePort() {
       s.close(() => resolve(port));
     });
   });
+}
+
+// Starts espy on a free loopback port with a new data dir (named from
+// `prefix`) and resolves once /healthz answers. `post(points)` writes JSON
+// points and expects 202; `stop()` ends the server and removes the data dir.
+export async function startEspy(prefix) {
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; ; i++) {
+    try {
+      if ((await fetch(`${base}/healthz`)).ok) break;
+    } catch {
+      /* not up yet */
+    }
+    if (i > 400) throw new Error('espy did not start');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    base,
+    async post(points) {
+      const res = await fetch(`${base}/v1/metrics`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify(points),
+      });
+      assert.equal(res.status, 202, await res.text());
+    },
+    async stop() {
+      server.kill('SIGTERM');
+      await new Promise((r) => server.once('exit', r));
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 // launch() gives every run a fresh temporary profile (user-data-dir).

@@ -5,46 +5,22 @@
 // phone, light and dark) go to $ESPY_TEST_OUTPUT.
 //
 // Env: ESPY_BIN, ESPY_WEB_DIR, ESPY_TEST_OUTPUT, CHROMIUM (see dashboard_test.mjs).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { BIN, OUT, freePort, launchBrowser, newPage as openPage } from './harness.mjs';
+import { OUT, launchBrowser, newPage as openPage, startEspy } from './harness.mjs';
 
-let server;
+let espy;
 let base;
-let dataDir;
 let browser;
 const NOW = Date.now();
 const PHONE = { viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
 
-async function post(points) {
-  const res = await fetch(`${base}/v1/metrics`, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json' },
-    body: JSON.stringify(points),
-  });
-  assert.equal(res.status, 202, await res.text());
-}
+const post = (points) => espy.post(points);
 
 before(async () => {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  dataDir = mkdtempSync(join(tmpdir(), 'espy-browser-workbench-'));
-  server = spawn(BIN, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; ; i++) {
-    try {
-      if ((await fetch(`${base}/healthz`)).ok) break;
-    } catch {
-      /* not up yet */
-    }
-    if (i > 400) throw new Error('espy did not start');
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  espy = await startEspy('espy-browser-workbench-');
+  base = espy.base;
   browser = await launchBrowser();
   // A counter per instance and path over the last 2 h, one sample a minute:
   // instance a serves 1 request/s per path, instance b 3 per second.
@@ -64,11 +40,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (server) {
-    server.kill('SIGTERM');
-    await new Promise((r) => server.once('exit', r));
-  }
-  rmSync(dataDir, { recursive: true, force: true });
+  if (espy) await espy.stop();
 });
 
 const newPage = (options, viewport) => openPage(browser, options, viewport);
