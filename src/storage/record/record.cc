@@ -261,6 +261,9 @@ absl::Status DecodeSeries(Cursor* c, std::vector<RefSeries>* series) {
       if (!GetLengthPrefixed(&c->in, &name) || !GetLengthPrefixed(&c->in, &value)) {
         return c->Fail("label");
       }
+      // Writers put names in order, each once (a Labels is sorted and
+      // unique): anything else is damage, not a label set to build.
+      if (!labels.empty() && name <= labels.back().name) return c->Fail("label order");
       labels.push_back({std::string(name), std::string(value)});
     }
     series->push_back({ref, model::Labels(std::move(labels))});

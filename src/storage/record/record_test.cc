@@ -335,6 +335,29 @@ TEST(RecordTest, OldFormatBatchStillDecodes) {
   }
 }
 
+TEST(RecordTest, RepeatedOrUnorderedLabelNamesAreDataLoss) {
+  // kV1Batch's series with a second label: "host" (in order), "__name__"
+  // again (repeated), "A" (out of order: it sorts before "__name__").
+  auto with_label = [](std::string_view name) {
+    std::string v1(kV1Batch, sizeof(kV1Batch) - 1);
+    v1[3] = '\x02';  // nlabels 2
+    std::string label;
+    encoding::PutLengthPrefixed(&label, name);
+    encoding::PutLengthPrefixed(&label, "x");
+    v1.insert(4 + 1 + 8 + 1 + 3, label);  // after {__name__="cpu"}
+    return v1;
+  };
+  std::vector<RefSeries> series;
+  std::vector<RefSample> samples;
+  ASSERT_TRUE(DecodeBatch(with_label("host"), &series, &samples).ok());
+  EXPECT_EQ("x", series[0].labels.Get("host"));
+  for (std::string_view bad : {"__name__", "A"}) {
+    absl::Status s = DecodeBatch(with_label(bad), &series, &samples);
+    EXPECT_EQ(absl::StatusCode::kDataLoss, s.code()) << bad;
+    EXPECT_NE(std::string::npos, s.message().find("label order")) << s;
+  }
+}
+
 // docs/format/wal.md shows these bytes; a change here is a format change.
 TEST(RecordTest, BatchBytesArePinned) {
   std::string buf;
