@@ -16,7 +16,8 @@ import urllib.parse
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from espy_server import REPO_ROOT, EspyServer, ServerError, wait_until  # noqa: E402
+from espy_server import (REPO_ROOT, EspyServer, PeerProcess, ServerError, free_port,  # noqa: E402
+                         wait_until)
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -201,10 +202,7 @@ class PrometheusRemoteWriteTest(unittest.TestCase):
         write_users(web, {"prom": "remote-s3cret"})
         espy = EspyServer("--web-config-file", web)
         self.addCleanup(espy.cleanup)
-        import socket
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            prom_port = s.getsockname()[1]
+        prom_port = free_port()
         config = os.path.join(tmp, "prometheus.yml")
         with open(config, "w") as f:
             f.write(f"""
@@ -224,21 +222,10 @@ remote_write:
       min_backoff: 100ms
       max_backoff: 1s
 """)
-        log = open(os.path.join(tmp, "prometheus.log"), "wb")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen([PROMETHEUS, "--config.file=" + config,
-                                 "--storage.tsdb.path=" + os.path.join(tmp, "data"),
-                                 f"--web.listen-address=127.0.0.1:{prom_port}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-        def stop():
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.addCleanup(stop)
+        prom = PeerProcess(self, [PROMETHEUS, "--config.file=" + config,
+                                  "--storage.tsdb.path=" + os.path.join(tmp, "data"),
+                                  f"--web.listen-address=127.0.0.1:{prom_port}"],
+                           os.path.join(tmp, "prometheus.log"))
 
         q = urllib.parse.urlencode({"query": 'up{job="self"}'})
 
@@ -250,9 +237,7 @@ remote_write:
         try:
             result = wait_until("up{job=\"self\"} remote-written to Espy", arrived, timeout=60)
         except AssertionError:
-            log.flush()
-            with open(log.name, "rb") as f:
-                raise AssertionError("prometheus log:\n" + f.read().decode(errors="replace")[-3000:])
+            raise AssertionError("prometheus log:\n" + prom.tail())
         self.assertEqual("1", result[0]["value"][1])
         self.assertEqual(f"127.0.0.1:{prom_port}", result[0]["metric"]["instance"])
         # Without credentials the same write path is closed.

@@ -55,6 +55,40 @@ def wait_until(what, fn, timeout=30.0, interval=0.05):
     raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value {last!r}")
 
 
+def free_port():
+    """A TCP port free at the time of the call (for clients that cannot be given port 0)."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PeerProcess:
+    """Another program a test runs beside Espy (prometheus, collectd): its output goes to
+    `log_path`, and it is stopped (SIGTERM, SIGKILL after 30 s) when the test ends."""
+
+    def __init__(self, test, argv, log_path):
+        self.log = open(log_path, "wb")
+        test.addCleanup(self.log.close)
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        test.addCleanup(self.stop)  # cleanups run last-in first: stopped before the log closes
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def tail(self, n=3000):
+        """The last `n` characters of its output, for a failure message."""
+        self.log.flush()
+        with open(self.log.name, "rb") as f:
+            return f.read().decode(errors="replace")[-n:]
+
+
 def espy_bin():
     """The espy binary under test."""
     path = os.environ.get("ESPY_BIN") or os.path.join(REPO_ROOT, "build", "espy")

@@ -3,11 +3,10 @@ Graphite TCP listener; the test finds its metrics through GET /v1/metrics."""
 
 import os
 import shutil
-import subprocess
 import tempfile
 import unittest
 
-from protocol_server import Espy
+from protocol_server import Espy, PeerProcess
 
 COLLECTD = shutil.which("collectd") or "/usr/sbin/collectd"
 PLUGIN_DIR = "/usr/lib/collectd"
@@ -43,28 +42,15 @@ LoadPlugin write_graphite
   </Node>
 </Plugin>
 """)
-        log = open(os.path.join(tmp, "collectd.log"), "wb")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen([COLLECTD, "-f", "-C", conf], stdin=subprocess.DEVNULL,
-                                stdout=log, stderr=subprocess.STDOUT)
-
-        def stop():
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.addCleanup(stop)
+        collectd = PeerProcess(self, [COLLECTD, "-f", "-C", conf],
+                               os.path.join(tmp, "collectd.log"))
 
         # write_graphite names it <Prefix><host with '.' escaped>.load.load.shortterm.
         name = "collectd.espytest_example.load.load.shortterm"
         try:
             rows = espy.wait_for_samples(name, count=2)
         except AssertionError:
-            log.flush()
-            with open(log.name, "rb") as f:
-                raise AssertionError("collectd log:\n" + f.read().decode(errors="replace")[-3000:])
+            raise AssertionError("collectd log:\n" + collectd.tail())
         for row in rows:
             self.assertEqual(name, row["name"])
             self.assertGreaterEqual(row["value"], 0)

@@ -4,12 +4,11 @@ http.server and remote-writes the samples to Espy; the test finds them through G
 import http.server
 import os
 import shutil
-import subprocess
 import tempfile
 import threading
 import unittest
 
-from protocol_server import Espy, free_port
+from protocol_server import Espy, PeerProcess, free_port
 
 PROMETHEUS = shutil.which("prometheus") or "/usr/bin/prometheus"
 
@@ -67,30 +66,17 @@ remote_write:
       min_backoff: 100ms
       max_backoff: 1s
 """)
-        log = open(os.path.join(self.tmp, "prometheus.log"), "wb")
-        self.addCleanup(log.close)
-        proc = subprocess.Popen([PROMETHEUS, "--config.file=" + config,
-                                 "--storage.tsdb.path=" + os.path.join(self.tmp, "data"),
-                                 f"--web.listen-address=127.0.0.1:{free_port()}"],
-                                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT)
-
-        def stop():
-            proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.addCleanup(stop)
+        prom = PeerProcess(self, [PROMETHEUS, "--config.file=" + config,
+                                  "--storage.tsdb.path=" + os.path.join(self.tmp, "data"),
+                                  f"--web.listen-address=127.0.0.1:{free_port()}"],
+                           os.path.join(self.tmp, "prometheus.log"))
 
         try:
             rows = self.espy.wait_for_samples("espytest_requests_total", code="200")
             temp = self.espy.wait_for_samples("espytest_temperature")
             up = self.espy.wait_for_samples("up", job="espytest")
         except AssertionError:
-            log.flush()
-            with open(log.name, "rb") as f:
-                raise AssertionError("prometheus log:\n" + f.read().decode(errors="replace")[-3000:])
+            raise AssertionError("prometheus log:\n" + prom.tail())
         r = rows[0]
         self.assertEqual(1027, r["value"])
         self.assertEqual({"name": "espytest_requests_total", "code": "200", "path": "/a b",

@@ -18,21 +18,13 @@ import sys
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-from espy_server import EspyServer, ServerError  # noqa: E402
+from espy_server import EspyServer, PeerProcess, ServerError, free_port  # noqa: E402,F401
 from espy_server import wait_until as _wait_until  # noqa: E402
 
 DEADLINE = 60.0  # seconds for data sent by a real client to become visible
 POLL_INTERVAL = 0.05
 
 _GRAPHITE_LISTENING = re.compile(r'msg="graphite listening" address=(\S+):(\d+)')
-
-
-def free_port():
-    """A TCP port free at the time of the call (for clients that cannot be given port 0)."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(what, fn, timeout=DEADLINE):
